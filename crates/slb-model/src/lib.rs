@@ -1,14 +1,23 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! OpenSLB's resource model: the load balancer instances, listeners, backend servers and
+//! VServer groups of Alibaba SLB API 2014-05-15, with the validation rules and state
+//! transitions that every entry point (API, config file, store replay) shares.
+//!
+//! No I/O lives here: the store persists a [`State`], the API turns requests into calls on
+//! it, and the reconciler compiles it into data-plane snapshots.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod backend;
+pub mod error;
+pub mod health_check;
+pub mod listener;
+pub mod load_balancer;
+pub mod params;
+pub mod state;
+pub mod vserver_group;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use backend::{BackendServer, ServerType};
+pub use error::ModelError;
+pub use health_check::HealthCheck;
+pub use listener::{Listener, ListenerKey, ListenerStatus, Protocol};
+pub use load_balancer::{LoadBalancer, LoadBalancerStatus};
+pub use state::State;
+pub use vserver_group::VServerGroup;

@@ -1,14 +1,11 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! OpenSLB's durable state: one redb database file holding every resource, a revision
+//! counter and a changelog keyed by revision, so that a watcher can follow changes.
+//!
+//! Writers go through [`Store::update`], which runs a [`slb_model::State`] method on a copy
+//! of the current state and, only if it succeeds, writes what changed in one durable
+//! transaction before publishing the new state. A refused or failed change publishes nothing.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod codec;
+mod store;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use store::{Snapshot, Store, StoreError};

@@ -1,0 +1,174 @@
+//! Listeners: a port on an instance, its protocol, scheduler, persistence, timeouts and health check.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::params::{int_in, on_off, one_of, optional, text, ParamSource};
+use crate::{HealthCheck, ModelError};
+
+/// Listener protocol. Only TCP has a data plane so far; the others are reserved names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Http,
+    Https,
+}
+
+impl Protocol {
+    /// Alibaba's lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+
+    /// Parses Alibaba's protocol names, case-insensitively as the API accepts them.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" => Some(Self::Tcp),
+            "udp" => Some(Self::Udp),
+            "http" => Some(Self::Http),
+            "https" => Some(Self::Https),
+            _ => None,
+        }
+    }
+}
+
+/// Where a listener lives: instance, port and protocol (TCP and UDP may share a port).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ListenerKey {
+    pub load_balancer_id: String,
+    pub port: u16,
+    pub protocol: Protocol,
+}
+
+impl fmt::Display for ListenerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}",
+            self.load_balancer_id,
+            self.protocol.as_str(),
+            self.port
+        )
+    }
+}
+
+/// A listener is created `stopped` and serves only while `running` and its instance is `active`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerStatus {
+    Running,
+    Stopped,
+}
+
+impl ListenerStatus {
+    /// Alibaba's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// Schedulers a layer-4 listener accepts.
+pub const L4_SCHEDULERS: &[&str] = &["wrr", "wlc", "rr", "sch", "tch"];
+
+/// A listener and every setting the data plane needs. Defaults are Alibaba's: `wrr`,
+/// unlimited bandwidth (-1), no persistence, 900 s established timeout, no drain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listener {
+    pub key: ListenerKey,
+    /// Port on the default-group backends; `None` when the listener uses a VServer group.
+    pub backend_server_port: Option<u16>,
+    pub vserver_group_id: Option<String>,
+    pub status: ListenerStatus,
+    pub scheduler: String,
+    /// Mbit/s, -1 = unlimited.
+    pub bandwidth: i32,
+    /// Seconds of source-IP persistence, 0 = off.
+    pub persistence_timeout: u32,
+    /// Idle seconds before an established connection is closed.
+    pub established_timeout: u32,
+    pub connection_drain: bool,
+    /// Seconds a removed backend keeps its connections when `connection_drain` is on.
+    pub connection_drain_timeout: u32,
+    pub proxy_protocol_v2: bool,
+    pub description: String,
+    pub health_check: HealthCheck,
+}
+
+impl Listener {
+    /// A new stopped TCP listener with Alibaba's defaults, before parameters are applied.
+    pub fn new(key: ListenerKey) -> Self {
+        Self {
+            key,
+            backend_server_port: None,
+            vserver_group_id: None,
+            status: ListenerStatus::Stopped,
+            scheduler: "wrr".into(),
+            bandwidth: -1,
+            persistence_timeout: 0,
+            established_timeout: 900,
+            connection_drain: false,
+            connection_drain_timeout: 300,
+            proxy_protocol_v2: false,
+            description: String::new(),
+            health_check: HealthCheck::default(),
+        }
+    }
+
+    /// Applies the TCP listener parameters present in `p` (create and set share this), then
+    /// checks the combination. `VServerGroupId` is validated against the state by the caller.
+    pub fn apply_tcp_params(&mut self, p: &dyn ParamSource) -> Result<(), ModelError> {
+        if let Some(v) = int_in(p, "BackendServerPort", 1..=65535u16)? {
+            self.backend_server_port = Some(v);
+        }
+        if let Some(v) = one_of(p, "Scheduler", L4_SCHEDULERS)? {
+            self.scheduler = v.into();
+        }
+        if let Some(raw) = optional(p, "Bandwidth") {
+            self.bandwidth = if raw == "-1" {
+                -1
+            } else {
+                int_in(p, "Bandwidth", 1..=5120i32)?.unwrap_or(-1)
+            };
+        }
+        if let Some(v) = int_in(p, "PersistenceTimeout", 0..=3600u32)? {
+            self.persistence_timeout = v;
+        }
+        if let Some(v) = int_in(p, "EstablishedTimeout", 10..=900u32)? {
+            self.established_timeout = v;
+        }
+        if let Some(v) = on_off(p, "ConnectionDrain")? {
+            self.connection_drain = v;
+        }
+        if let Some(v) = int_in(p, "ConnectionDrainTimeout", 10..=900u32)? {
+            self.connection_drain_timeout = v;
+        }
+        if let Some(v) = optional(p, "ProxyProtocolV2Enabled") {
+            self.proxy_protocol_v2 = match v {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ModelError::invalid_parameter(
+                        "ProxyProtocolV2Enabled",
+                        "must be true or false",
+                    ))
+                }
+            };
+        }
+        if let Some(v) = text(p, "Description", 256)? {
+            self.description = v;
+        }
+        self.health_check.apply(p)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,64 @@
+//! Load balancer instances: a virtual address with listeners and a default server group.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::BackendServer;
+
+/// `active` instances serve; `inactive` ones accept nothing on any listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadBalancerStatus {
+    Active,
+    Inactive,
+}
+
+impl LoadBalancerStatus {
+    /// Alibaba's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+        }
+    }
+}
+
+/// Instance specifications Alibaba sells; kept for compatibility and future limits.
+pub const SPECS: &[&str] = &[
+    "slb.s1.small",
+    "slb.s2.small",
+    "slb.s2.medium",
+    "slb.s3.small",
+    "slb.s3.medium",
+    "slb.s3.large",
+];
+
+/// An instance. `backend_servers` is its default server group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadBalancer {
+    pub id: String,
+    pub name: String,
+    pub address: IpAddr,
+    /// `internet` or `intranet`.
+    pub address_type: String,
+    pub network_type: String,
+    pub vpc_id: String,
+    pub vswitch_id: String,
+    pub status: LoadBalancerStatus,
+    pub spec: String,
+    /// Mbit/s for pay-by-bandwidth instances, else -1.
+    pub bandwidth: i32,
+    pub internet_charge_type: String,
+    pub pay_type: String,
+    pub master_zone_id: String,
+    pub slave_zone_id: String,
+    pub region_id: String,
+    pub resource_group_id: String,
+    pub delete_protection: bool,
+    /// RFC 3339 UTC, as Alibaba prints `CreateTime`.
+    pub create_time: String,
+    /// Milliseconds since the epoch.
+    pub create_time_stamp: u64,
+    pub backend_servers: Vec<BackendServer>,
+}

@@ -1,0 +1,401 @@
+//! The one state machine every change goes through.
+//!
+//! Each method validates the whole change first and mutates only when it is allowed, so a
+//! refused change leaves the state untouched. The store runs these inside a transaction and
+//! persists what changed; the API, a config file and store replay all call the same methods.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::listener::ListenerStatus;
+use crate::{
+    BackendServer, Listener, ListenerKey, LoadBalancer, LoadBalancerStatus, ModelError, Protocol,
+    VServerGroup,
+};
+
+/// Most members a server group may hold (Alibaba's default quota is 200 per group).
+pub const MAX_GROUP_MEMBERS: usize = 200;
+
+/// Every resource of the node, keyed by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub load_balancers: BTreeMap<String, LoadBalancer>,
+    pub listeners: BTreeMap<ListenerKey, Listener>,
+    pub vserver_groups: BTreeMap<String, VServerGroup>,
+}
+
+impl State {
+    /// The instance, or `InvalidLoadBalancerId.NotFound`.
+    pub fn load_balancer(&self, id: &str) -> Result<&LoadBalancer, ModelError> {
+        self.load_balancers
+            .get(id)
+            .ok_or_else(|| ModelError::load_balancer_not_found(id))
+    }
+
+    fn load_balancer_mut(&mut self, id: &str) -> Result<&mut LoadBalancer, ModelError> {
+        self.load_balancers
+            .get_mut(id)
+            .ok_or_else(|| ModelError::load_balancer_not_found(id))
+    }
+
+    /// Listeners of one instance, in port order.
+    pub fn listeners_of<'a>(&'a self, lb: &'a str) -> impl Iterator<Item = &'a Listener> + 'a {
+        self.listeners
+            .values()
+            .filter(move |l| l.key.load_balancer_id == lb)
+    }
+
+    /// Finds a listener by instance and port; `protocol` narrows it when TCP and UDP share a port.
+    pub fn find_listener(
+        &self,
+        lb: &str,
+        port: u16,
+        protocol: Option<Protocol>,
+    ) -> Result<&Listener, ModelError> {
+        self.load_balancer(lb)?;
+        self.listeners
+            .values()
+            .filter(|l| l.key.load_balancer_id == lb)
+            .find(|l| l.key.port == port && protocol.is_none_or(|p| p == l.key.protocol))
+            .ok_or_else(|| ModelError::listener_not_found(lb, port))
+    }
+
+    /// The first address of `pool` that no instance holds yet.
+    pub fn free_address(&self, pool: impl IntoIterator<Item = IpAddr>) -> Option<IpAddr> {
+        pool.into_iter()
+            .find(|a| !self.load_balancers.values().any(|lb| lb.address == *a))
+    }
+
+    /// Adds a new instance; its id and address must be unused.
+    pub fn create_load_balancer(&mut self, lb: LoadBalancer) -> Result<(), ModelError> {
+        if self.load_balancers.contains_key(&lb.id) {
+            return Err(ModelError::new(
+                400,
+                "InvalidParameter",
+                "The load balancer id already exists.",
+            ));
+        }
+        if self
+            .load_balancers
+            .values()
+            .any(|o| o.address == lb.address)
+        {
+            return Err(ModelError::new(
+                400,
+                "InvalidAddress.AlreadyUsed",
+                format!("The specified Address \"{}\" is already used.", lb.address),
+            ));
+        }
+        self.load_balancers.insert(lb.id.clone(), lb);
+        Ok(())
+    }
+
+    /// Deletes an instance with its listeners and server groups, unless delete protection is on.
+    pub fn delete_load_balancer(&mut self, id: &str) -> Result<(), ModelError> {
+        if self.load_balancer(id)?.delete_protection {
+            return Err(ModelError::new(
+                400,
+                "OperationDenied.DeleteProtection",
+                "The load balancer has delete protection on; turn it off with SetLoadBalancerDeleteProtection first.",
+            ));
+        }
+        self.load_balancers.remove(id);
+        self.listeners.retain(|k, _| k.load_balancer_id != id);
+        self.vserver_groups.retain(|_, g| g.load_balancer_id != id);
+        Ok(())
+    }
+
+    /// Renames an instance.
+    pub fn set_load_balancer_name(&mut self, id: &str, name: String) -> Result<(), ModelError> {
+        self.load_balancer_mut(id)?.name = name;
+        Ok(())
+    }
+
+    /// `inactive` stops every listener of the instance from accepting; `active` resumes them.
+    pub fn set_load_balancer_status(
+        &mut self,
+        id: &str,
+        status: LoadBalancerStatus,
+    ) -> Result<(), ModelError> {
+        self.load_balancer_mut(id)?.status = status;
+        Ok(())
+    }
+
+    /// Turns delete protection on or off.
+    pub fn set_delete_protection(&mut self, id: &str, on: bool) -> Result<(), ModelError> {
+        self.load_balancer_mut(id)?.delete_protection = on;
+        Ok(())
+    }
+
+    /// Adds a listener. Its port must be free for its protocol on the instance, and it needs
+    /// either a `BackendServerPort` or a VServer group of the same instance.
+    pub fn create_listener(&mut self, listener: Listener) -> Result<(), ModelError> {
+        let lb = listener.key.load_balancer_id.clone();
+        self.load_balancer(&lb)?;
+        if self.listeners.contains_key(&listener.key) {
+            return Err(ModelError::new(
+                400,
+                "ListenerAlreadyExists",
+                "The specified listener already exists.",
+            ));
+        }
+        self.check_listener(&listener)?;
+        self.listeners.insert(listener.key.clone(), listener);
+        Ok(())
+    }
+
+    /// Replaces a listener's settings with `updated` (same key), after the same checks as create.
+    pub fn update_listener(&mut self, updated: Listener) -> Result<(), ModelError> {
+        if !self.listeners.contains_key(&updated.key) {
+            return Err(ModelError::listener_not_found(
+                &updated.key.load_balancer_id,
+                updated.key.port,
+            ));
+        }
+        self.check_listener(&updated)?;
+        self.listeners.insert(updated.key.clone(), updated);
+        Ok(())
+    }
+
+    fn check_listener(&self, l: &Listener) -> Result<(), ModelError> {
+        match &l.vserver_group_id {
+            Some(g) => {
+                let group = self
+                    .vserver_groups
+                    .get(g)
+                    .ok_or_else(|| ModelError::vserver_group_not_found(g))?;
+                if group.load_balancer_id != l.key.load_balancer_id {
+                    return Err(ModelError::new(
+                        400,
+                        "InvalidParameter.VServerGroupId",
+                        format!("The VServer group \"{g}\" belongs to another load balancer."),
+                    ));
+                }
+            }
+            None if l.backend_server_port.is_none() => {
+                return Err(crate::params::missing("BackendServerPort"));
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Starts or stops one listener.
+    pub fn set_listener_status(
+        &mut self,
+        lb: &str,
+        port: u16,
+        protocol: Option<Protocol>,
+        status: ListenerStatus,
+    ) -> Result<(), ModelError> {
+        let key = self.find_listener(lb, port, protocol)?.key.clone();
+        if let Some(l) = self.listeners.get_mut(&key) {
+            l.status = status;
+        }
+        Ok(())
+    }
+
+    /// Deletes one listener.
+    pub fn delete_listener(
+        &mut self,
+        lb: &str,
+        port: u16,
+        protocol: Option<Protocol>,
+    ) -> Result<(), ModelError> {
+        let key = self.find_listener(lb, port, protocol)?.key.clone();
+        self.listeners.remove(&key);
+        Ok(())
+    }
+
+    /// Adds members to the default server group; a member already present gets the new weight.
+    pub fn add_backend_servers(
+        &mut self,
+        lb: &str,
+        servers: Vec<BackendServer>,
+    ) -> Result<(), ModelError> {
+        let group = &mut self.load_balancer_mut(lb)?.backend_servers;
+        merge_members(group, servers)
+    }
+
+    /// Removes members from the default server group; every named member must be present.
+    pub fn remove_backend_servers(
+        &mut self,
+        lb: &str,
+        servers: &[BackendServer],
+    ) -> Result<(), ModelError> {
+        let group = &mut self.load_balancer_mut(lb)?.backend_servers;
+        remove_members(group, servers)
+    }
+
+    /// Changes the weights (and descriptions) of members already in the default server group.
+    pub fn set_backend_servers(
+        &mut self,
+        lb: &str,
+        servers: Vec<BackendServer>,
+    ) -> Result<(), ModelError> {
+        let group = &mut self.load_balancer_mut(lb)?.backend_servers;
+        update_members(group, servers)
+    }
+
+    /// Creates a VServer group on an instance.
+    pub fn create_vserver_group(&mut self, group: VServerGroup) -> Result<(), ModelError> {
+        self.load_balancer(&group.load_balancer_id)?;
+        if group.backend_servers.len() > MAX_GROUP_MEMBERS {
+            return Err(too_many());
+        }
+        self.vserver_groups.insert(group.id.clone(), group);
+        Ok(())
+    }
+
+    fn group_mut(&mut self, id: &str) -> Result<&mut VServerGroup, ModelError> {
+        self.vserver_groups
+            .get_mut(id)
+            .ok_or_else(|| ModelError::vserver_group_not_found(id))
+    }
+
+    /// Renames a group and/or changes the weights of existing members.
+    pub fn set_vserver_group_attribute(
+        &mut self,
+        id: &str,
+        name: Option<String>,
+        servers: Option<Vec<BackendServer>>,
+    ) -> Result<(), ModelError> {
+        let group = self.group_mut(id)?;
+        if let Some(servers) = servers {
+            update_members(&mut group.backend_servers, servers)?;
+        }
+        if let Some(name) = name {
+            group.name = name;
+        }
+        Ok(())
+    }
+
+    /// Adds members (server + port) to a group; a member already present gets the new weight.
+    pub fn add_vserver_group_servers(
+        &mut self,
+        id: &str,
+        servers: Vec<BackendServer>,
+    ) -> Result<(), ModelError> {
+        merge_members(&mut self.group_mut(id)?.backend_servers, servers)
+    }
+
+    /// Removes members from a group; every named member must be present.
+    pub fn remove_vserver_group_servers(
+        &mut self,
+        id: &str,
+        servers: &[BackendServer],
+    ) -> Result<(), ModelError> {
+        remove_members(&mut self.group_mut(id)?.backend_servers, servers)
+    }
+
+    /// Replaces `old` members by `new` ones in one step (ModifyVServerGroupBackendServers).
+    pub fn modify_vserver_group_servers(
+        &mut self,
+        id: &str,
+        old: &[BackendServer],
+        new: Vec<BackendServer>,
+    ) -> Result<(), ModelError> {
+        let group = self.group_mut(id)?;
+        let mut members = group.backend_servers.clone();
+        remove_members(&mut members, old)?;
+        merge_members(&mut members, new)?;
+        group.backend_servers = members;
+        Ok(())
+    }
+
+    /// Deletes a group that no listener uses.
+    pub fn delete_vserver_group(&mut self, id: &str) -> Result<(), ModelError> {
+        self.group_mut(id)?;
+        if let Some(l) = self
+            .listeners
+            .values()
+            .find(|l| l.vserver_group_id.as_deref() == Some(id))
+        {
+            return Err(ModelError::new(
+                400,
+                "RspoolVipExist",
+                format!(
+                    "The VServer group is used by the listener on port {}; detach it first.",
+                    l.key.port
+                ),
+            ));
+        }
+        self.vserver_groups.remove(id);
+        Ok(())
+    }
+}
+
+fn too_many() -> ModelError {
+    ModelError::new(
+        400,
+        "QuotaExceeded.BackendServer",
+        format!("A server group holds at most {MAX_GROUP_MEMBERS} backend servers."),
+    )
+}
+
+fn merge_members(
+    group: &mut Vec<BackendServer>,
+    servers: Vec<BackendServer>,
+) -> Result<(), ModelError> {
+    let mut merged = group.clone();
+    for s in servers {
+        match merged.iter_mut().find(|m| m.same_member(&s)) {
+            Some(m) => *m = s,
+            None => merged.push(s),
+        }
+    }
+    if merged.len() > MAX_GROUP_MEMBERS {
+        return Err(too_many());
+    }
+    *group = merged;
+    Ok(())
+}
+
+fn remove_members(
+    group: &mut Vec<BackendServer>,
+    servers: &[BackendServer],
+) -> Result<(), ModelError> {
+    if let Some(missing) = servers
+        .iter()
+        .find(|s| !group.iter().any(|m| m.same_member(s)))
+    {
+        return Err(not_member(missing));
+    }
+    group.retain(|m| !servers.iter().any(|s| s.same_member(m)));
+    Ok(())
+}
+
+fn update_members(
+    group: &mut [BackendServer],
+    servers: Vec<BackendServer>,
+) -> Result<(), ModelError> {
+    if let Some(missing) = servers
+        .iter()
+        .find(|s| !group.iter().any(|m| m.same_member(s)))
+    {
+        return Err(not_member(missing));
+    }
+    for s in servers {
+        if let Some(m) = group.iter_mut().find(|m| m.same_member(&s)) {
+            m.weight = s.weight;
+            if !s.description.is_empty() {
+                m.description = s.description;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn not_member(s: &BackendServer) -> ModelError {
+    let port = s.port.map(|p| format!(":{p}")).unwrap_or_default();
+    ModelError::new(
+        400,
+        "InvalidBackendServers.ServerIdNotExist",
+        format!(
+            "The backend server \"{}{port}\" is not in the server group.",
+            s.server_id
+        ),
+    )
+}

@@ -1,0 +1,72 @@
+//! How resources are laid out in the `resources` table: one JSON value per resource under a
+//! prefixed key, so a change writes only the resources it touched.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use slb_model::State;
+
+const LB: &str = "lb/";
+const LISTENER: &str = "listener/";
+const GROUP: &str = "vsg/";
+
+/// Every resource of `state` as (key, JSON bytes).
+pub fn encode(state: &State) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for (id, lb) in &state.load_balancers {
+        out.insert(format!("{LB}{id}"), to_json(lb));
+    }
+    for (key, l) in &state.listeners {
+        out.insert(format!("{LISTENER}{key}"), to_json(l));
+    }
+    for (id, g) in &state.vserver_groups {
+        out.insert(format!("{GROUP}{id}"), to_json(g));
+    }
+    out
+}
+
+/// Rebuilds the state from stored rows; unknown prefixes are an error so nothing is lost silently.
+pub fn decode<'a>(rows: impl IntoIterator<Item = (String, &'a [u8])>) -> Result<State, String> {
+    let mut state = State::default();
+    for (key, bytes) in rows {
+        if key.starts_with(LB) {
+            let lb: slb_model::LoadBalancer = from_json(&key, bytes)?;
+            state.load_balancers.insert(lb.id.clone(), lb);
+        } else if key.starts_with(LISTENER) {
+            let l: slb_model::Listener = from_json(&key, bytes)?;
+            state.listeners.insert(l.key.clone(), l);
+        } else if key.starts_with(GROUP) {
+            let g: slb_model::VServerGroup = from_json(&key, bytes)?;
+            state.vserver_groups.insert(g.id.clone(), g);
+        } else {
+            return Err(format!("unknown resource key {key:?} in the database"));
+        }
+    }
+    Ok(state)
+}
+
+fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("model types always serialise")
+}
+
+fn from_json<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("resource {key:?} is unreadable: {e}"))
+}
+
+/// Rows to write and keys to delete to go from `old` to `new`.
+pub fn diff(old: &State, new: &State) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
+    let before = encode(old);
+    let after = encode(new);
+    let puts = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let deletes = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .cloned()
+        .collect();
+    (puts, deletes)
+}
