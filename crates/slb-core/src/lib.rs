@@ -1,14 +1,23 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Sans-IO load-balancing algorithms for OpenSLB.
+//!
+//! Nothing here touches a socket, spawns a task or reads the clock: time is passed in as
+//! [`std::time::Instant`] / [`std::time::Duration`] and per-connection facts (client
+//! address, active connection counts, backend eligibility) as arguments. That keeps every
+//! algorithm deterministic to test, fuzz and benchmark on its own.
+//!
+//! - [`sched`]: backend schedulers (`wrr`, `wlc`, `rr`, `sch`, `tch`) behind [`Scheduler`].
+//! - [`health`]: rise/fall threshold state machine for health-check results.
+//! - [`persistence`]: source-IP session persistence table with expiry.
+//! - [`http_codes`]: parsing of Alibaba `HealthCheckHttpCode` into a status-class set.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod health;
+pub mod http_codes;
+pub mod persistence;
+pub mod sched;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use health::{HealthStatus, HealthTracker};
+pub use http_codes::{HttpCodes, ParseHttpCodesError};
+pub use persistence::PersistenceTable;
+pub use sched::{
+    build, BackendWeight, PickContext, Scheduler, SchedulerKind, UnknownSchedulerError,
+};
