@@ -1,14 +1,39 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! OpenSLB's tokio data plane: layer-4 TCP listeners, backend selection, proxying, health
+//! probes and atomic configuration swaps.
+//!
+//! The control plane describes the desired listeners as plain [`ListenerSpec`]s and calls
+//! [`DataPlane::apply`]; the data plane applies the difference without dropping
+//! connections or rebinding sockets that did not change. Algorithms (schedulers, health
+//! thresholds, persistence tables) come from the sans-IO `slb-core` crate; this crate adds
+//! the sockets, tasks and timers around them.
+//!
+//! Layout: [`spec`] (input), `dataplane.rs` (the handle and the diff), `listener.rs` (one
+//! listener's lifecycle), `snapshot.rs` and `backend.rs` (immutable config beside live
+//! state), `tcp/` (bind, accept, connect with retries, relay), `health/` (probes),
+//! `persistence.rs`, [`metrics`] (names and counters).
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod backend;
+mod dataplane;
+mod error;
+mod health;
+mod listener;
+pub mod metrics;
+mod persistence;
+mod snapshot;
+pub mod spec;
+mod tcp;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use dataplane::{BackendHealthReport, DataPlane};
+pub use error::DataPlaneError;
+pub use health::{MAX_STATUS_LINE, MIN_PROBE_INTERVAL};
+pub use persistence::PURGE_EVERY;
+pub use slb_core::{HealthStatus, HttpCodes, SchedulerKind};
+pub use snapshot::FORWARD_WHEN_ALL_UNHEALTHY;
+pub use spec::{
+    BackendSpec, HealthCheckKind, HealthCheckSpec, HttpMethod, ListenerKey, ListenerSpec,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_ESTABLISHED_TIMEOUT, PROTOCOL_TCP,
+};
+pub use tcp::accept::ACCEPT_ERROR_BACKOFF;
+pub use tcp::bind::LISTEN_BACKLOG;
+pub use tcp::connect::MAX_CONNECT_ATTEMPTS;
+pub use tcp::relay::RELAY_BUFFER_SIZE;

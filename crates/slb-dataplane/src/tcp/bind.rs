@@ -1,0 +1,24 @@
+//! Creating listening sockets.
+
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+
+use crate::error::DataPlaneError;
+
+/// Listen backlog of a listener socket.
+pub const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds a listening socket with `SO_REUSEADDR`, so a listener can be re-created on an
+/// address whose old connections are still in `TIME_WAIT`. Must run inside a tokio runtime.
+pub(crate) fn bind(addr: SocketAddr) -> Result<TcpListener, DataPlaneError> {
+    let err = |source| DataPlaneError::Bind { addr, source };
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
+    socket.set_reuse_address(true).map_err(err)?;
+    socket.set_nonblocking(true).map_err(err)?;
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.listen(LISTEN_BACKLOG).map_err(err)?;
+    TcpListener::from_std(socket.into()).map_err(err)
+}

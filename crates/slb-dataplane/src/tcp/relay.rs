@@ -1,0 +1,187 @@
+//! Copies bytes both ways between client and backend.
+//!
+//! Why not `tokio::io::copy_bidirectional`: it has no idle timeout, no per-chunk byte
+//! counting and no external close signal. Why not splice (`tokio-splice2`): an idle timeout
+//! and live byte counters need a hook per chunk, which the splice loop does not offer
+//! cleanly; the copy loop with 64 KiB buffers costs about twice the CPU per GB on loopback
+//! but is simple and correct. Splice can replace [`copy_half`] later behind the same API.
+//!
+//! Half-close: when one side reads EOF, the write side of the other socket is shut down
+//! (FIN) and the other direction keeps flowing until it also ends.
+
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::metrics::ListenerMetrics;
+
+/// Size of each direction's copy buffer: 64 KiB (the default 8 KiB costs over twice the CPU).
+pub const RELAY_BUFFER_SIZE: usize = 64 * 1024;
+
+/// Why a relayed connection ended.
+#[derive(Debug)]
+pub(crate) enum RelayEnd {
+    /// Both directions reached EOF.
+    Finished,
+    /// No byte moved either way for the established timeout.
+    Idle,
+    /// The backend was removed (after its drain timeout, if any).
+    Closed,
+    /// A read or write failed (reset, broken pipe).
+    Error(io::Error),
+}
+
+/// Relays until both directions end, the connection is idle for `idle_timeout`
+/// (`Duration::ZERO` = never), or `closed` resolves. Both sockets are closed on return.
+pub(crate) async fn relay(
+    mut client: TcpStream,
+    mut backend: TcpStream,
+    metrics: &ListenerMetrics,
+    idle_timeout: Duration,
+    closed: impl Future<Output = ()>,
+) -> RelayEnd {
+    let activity = Activity::new();
+    let (mut cr, mut cw) = client.split();
+    let (mut br, mut bw) = backend.split();
+    let up = copy_half(&mut cr, &mut bw, &metrics.bytes_in, &activity);
+    let down = copy_half(&mut br, &mut cw, &metrics.bytes_out, &activity);
+    tokio::select! {
+        r = async { tokio::try_join!(up, down) } => match r {
+            Ok(_) => RelayEnd::Finished,
+            Err(e) => RelayEnd::Error(e),
+        },
+        () = activity.idle(idle_timeout) => RelayEnd::Idle,
+        () = closed => RelayEnd::Closed,
+    }
+}
+
+/// Copies one direction; on EOF shuts down the writer (propagating the half-close).
+async fn copy_half<R, W>(
+    r: &mut R,
+    w: &mut W,
+    counter: &AtomicU64,
+    activity: &Activity,
+) -> io::Result<()>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    let mut buf = vec![0u8; RELAY_BUFFER_SIZE];
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            // The peer may already be gone; the other direction reports that.
+            let _ = w.shutdown().await;
+            return Ok(());
+        }
+        activity.touch();
+        w.write_all(&buf[..n]).await?;
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+        activity.touch();
+    }
+}
+
+/// Time of the last byte moved, in milliseconds since the connection's start.
+struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = self.start.elapsed().as_millis() as u64;
+        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// Resolves once nothing moved for `timeout`; never when `timeout` is zero.
+    async fn idle(&self, timeout: Duration) {
+        if timeout.is_zero() {
+            return std::future::pending().await;
+        }
+        loop {
+            let last = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let deadline = last + timeout;
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (b, _) = l.accept().await.unwrap();
+        (a, b)
+    }
+
+    #[tokio::test]
+    async fn idle_timeout_ends_relay_and_counts_bytes() {
+        let (mut client, proxy_client) = pair().await;
+        let (proxy_backend, mut backend) = pair().await;
+        let metrics = ListenerMetrics::default();
+        let task = async {
+            relay(
+                proxy_client,
+                proxy_backend,
+                &metrics,
+                Duration::from_millis(200),
+                std::future::pending(),
+            )
+            .await
+        };
+        let io = async {
+            client.write_all(b"ping").await.unwrap();
+            let mut buf = [0u8; 4];
+            backend.read_exact(&mut buf).await.unwrap();
+            backend.write_all(b"pong!").await.unwrap();
+            let mut buf = [0u8; 5];
+            client.read_exact(&mut buf).await.unwrap();
+        };
+        let (end, ()) =
+            tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(task, io) })
+                .await
+                .unwrap();
+        assert!(matches!(end, RelayEnd::Idle), "{end:?}");
+        assert_eq!(metrics.bytes_in.load(Ordering::Relaxed), 4);
+        assert_eq!(metrics.bytes_out.load(Ordering::Relaxed), 5);
+    }
+
+    #[tokio::test]
+    async fn close_signal_ends_relay() {
+        let (_client, proxy_client) = pair().await;
+        let (proxy_backend, _backend) = pair().await;
+        let metrics = ListenerMetrics::default();
+        let end = tokio::time::timeout(
+            Duration::from_secs(5),
+            relay(
+                proxy_client,
+                proxy_backend,
+                &metrics,
+                Duration::ZERO,
+                tokio::time::sleep(Duration::from_millis(50)),
+            ),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(end, RelayEnd::Closed), "{end:?}");
+    }
+}
