@@ -399,3 +399,143 @@ fn not_member(s: &BackendServer) -> ModelError {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LoadBalancerStatus;
+
+    fn lb(id: &str, addr: &str) -> LoadBalancer {
+        LoadBalancer {
+            id: id.into(),
+            name: id.into(),
+            address: addr.parse().unwrap(),
+            address_type: "intranet".into(),
+            network_type: "classic".into(),
+            vpc_id: String::new(),
+            vswitch_id: String::new(),
+            status: LoadBalancerStatus::Active,
+            spec: String::new(),
+            bandwidth: -1,
+            internet_charge_type: "paybytraffic".into(),
+            pay_type: "PayOnDemand".into(),
+            master_zone_id: "a".into(),
+            slave_zone_id: "b".into(),
+            region_id: "r".into(),
+            resource_group_id: String::new(),
+            delete_protection: false,
+            create_time: String::new(),
+            create_time_stamp: 0,
+            backend_servers: vec![],
+        }
+    }
+
+    fn members(json: &str, port: bool) -> Vec<BackendServer> {
+        BackendServer::parse_list(json, port).unwrap()
+    }
+
+    fn key(port: u16) -> ListenerKey {
+        ListenerKey {
+            load_balancer_id: "lb-1".into(),
+            port,
+            protocol: Protocol::Tcp,
+        }
+    }
+
+    #[test]
+    fn refused_changes_leave_state_untouched() {
+        let mut s = State::default();
+        s.create_load_balancer(lb("lb-1", "127.0.0.1")).unwrap();
+        s.add_backend_servers("lb-1", members(r#"[{"ServerId":"10.0.0.1"}]"#, false))
+            .unwrap();
+        let before = s.clone();
+        // Removing two members where one is absent removes neither.
+        let err = s
+            .remove_backend_servers(
+                "lb-1",
+                &members(
+                    r#"[{"ServerId":"10.0.0.1"},{"ServerId":"10.0.0.2"}]"#,
+                    false,
+                ),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidBackendServers.ServerIdNotExist");
+        assert_eq!(s, before);
+        let mut l = Listener::new(key(80));
+        assert_eq!(
+            s.create_listener(l.clone()).unwrap_err().code,
+            "MissingParameter"
+        );
+        l.vserver_group_id = Some("rsp-x".into());
+        assert_eq!(s.create_listener(l).unwrap_err().status, 404);
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn listeners_and_groups_follow_their_instance() {
+        let mut s = State::default();
+        s.create_load_balancer(lb("lb-1", "127.0.0.1")).unwrap();
+        s.create_vserver_group(VServerGroup {
+            id: "rsp-1".into(),
+            name: "g".into(),
+            load_balancer_id: "lb-1".into(),
+            backend_servers: members(r#"[{"ServerId":"10.0.0.1","Port":81}]"#, true),
+        })
+        .unwrap();
+        let mut l = Listener::new(key(80));
+        l.vserver_group_id = Some("rsp-1".into());
+        s.create_listener(l.clone()).unwrap();
+        assert_eq!(
+            s.create_listener(l).unwrap_err().code,
+            "ListenerAlreadyExists"
+        );
+        assert_eq!(
+            s.delete_vserver_group("rsp-1").unwrap_err().code,
+            "RspoolVipExist"
+        );
+        s.set_listener_status("lb-1", 80, None, ListenerStatus::Running)
+            .unwrap();
+        assert_eq!(s.listeners[&key(80)].status, ListenerStatus::Running);
+        s.set_delete_protection("lb-1", true).unwrap();
+        assert!(s.delete_load_balancer("lb-1").is_err());
+        s.set_delete_protection("lb-1", false).unwrap();
+        s.delete_load_balancer("lb-1").unwrap();
+        assert!(s.listeners.is_empty() && s.vserver_groups.is_empty());
+    }
+
+    #[test]
+    fn modify_swaps_members_atomically() {
+        let mut s = State::default();
+        s.create_load_balancer(lb("lb-1", "127.0.0.1")).unwrap();
+        s.create_vserver_group(VServerGroup {
+            id: "rsp-1".into(),
+            name: "g".into(),
+            load_balancer_id: "lb-1".into(),
+            backend_servers: members(r#"[{"ServerId":"10.0.0.1","Port":81}]"#, true),
+        })
+        .unwrap();
+        let old = members(r#"[{"ServerId":"10.0.0.1","Port":81}]"#, true);
+        let new = members(r#"[{"ServerId":"10.0.0.1","Port":82,"Weight":5}]"#, true);
+        s.modify_vserver_group_servers("rsp-1", &old, new.clone())
+            .unwrap();
+        assert_eq!(s.vserver_groups["rsp-1"].backend_servers, new);
+        // The old member is gone now, so the same call is refused and changes nothing.
+        let before = s.clone();
+        assert!(s.modify_vserver_group_servers("rsp-1", &old, new).is_err());
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn free_address_skips_taken_ones() {
+        let mut s = State::default();
+        s.create_load_balancer(lb("lb-1", "127.0.0.1")).unwrap();
+        let pool = ["127.0.0.1", "127.0.0.2"].map(|a| a.parse().unwrap());
+        assert_eq!(s.free_address(pool), Some("127.0.0.2".parse().unwrap()));
+        assert_eq!(
+            s.create_load_balancer(lb("lb-2", "127.0.0.1"))
+                .unwrap_err()
+                .code,
+            "InvalidAddress.AlreadyUsed"
+        );
+    }
+}
