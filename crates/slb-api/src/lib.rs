@@ -1,14 +1,21 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The Alibaba SLB 2014-05-15 compatible management API.
+//!
+//! * [`server`]: the axum router, authentication and dispatch to an [`ActionHandler`].
+//! * [`sign`]: V1 (HMAC-SHA1) and V3 (ACS3-HMAC-SHA256) signatures as pure functions.
+//! * [`auth`]: access keys, the timestamp window and the nonce replay cache.
+//! * [`params`]: typed access to request parameters with Alibaba's errors.
+//! * [`error`]: [`ApiError`] and Alibaba's error body.
+//! * [`actions`]: the SLB actions; [`client`]: a V1 signing client.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod actions;
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod params;
+pub mod server;
+pub mod sign;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use auth::{CredentialSource, NonceCache, StaticCredentials};
+pub use error::ApiError;
+pub use params::Params;
+pub use server::{router, ActionHandler, ApiContext, BoxFuture, RequestContext, SignatureVersion};

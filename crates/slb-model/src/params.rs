@@ -9,7 +9,7 @@ use std::str::FromStr;
 use crate::ModelError;
 
 /// Anything that can look up a request parameter by its exact Alibaba name.
-pub trait ParamSource {
+pub trait ParamSource: Sync {
     fn get(&self, name: &str) -> Option<&str>;
 }
 

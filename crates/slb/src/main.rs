@@ -1,3 +1,63 @@
-fn main() {
-    println!("Hello, world!");
+//! `slb`: the OpenSLB daemon and its command-line client. Argument parsing and wiring only.
+
+mod call;
+mod credentials;
+mod demo;
+mod health_source;
+mod metrics;
+mod reconcile;
+mod serve;
+mod status;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "slb",
+    version,
+    about = "OpenSLB: a self-hosted, Alibaba SLB compatible load balancer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node: management API, TCP listeners and health checks.
+    Serve(serve::ServeArgs),
+    /// Send one API action, signed with the node's credentials, and print the JSON answer.
+    Call(call::CallArgs),
+    /// Show instances, listeners and backend health as tables.
+    Status(call::ClientArgs),
+    /// Quickstart: a node, two demo backends in two zones and a load balancer in front.
+    Demo(demo::DemoArgs),
+}
+
+/// Where `serve`, `call` and `status` keep and find state when `--data-dir` is not given.
+pub fn default_data_dir() -> PathBuf {
+    PathBuf::from("slb-data")
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Call(args) => call::run(args).await,
+            Command::Status(args) => status::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
+        }
+    })
 }

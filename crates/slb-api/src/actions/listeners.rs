@@ -1,0 +1,189 @@
+//! Listener actions: TCP listener create/set/describe, listing, start, stop and delete.
+
+use serde_json::{json, Value};
+use slb_model::listener::ListenerStatus;
+use slb_model::params::{int_in, on_off, optional, required, ParamSource};
+use slb_model::{Listener, ListenerKey, ModelError, Protocol};
+
+use super::{render, Actions};
+
+fn port(p: &dyn ParamSource) -> Result<u16, ModelError> {
+    required(p, "ListenerPort")?;
+    Ok(int_in(p, "ListenerPort", 1..=65535u16)?.unwrap_or_default())
+}
+
+fn protocol(p: &dyn ParamSource) -> Result<Option<Protocol>, ModelError> {
+    match optional(p, "ListenerProtocol") {
+        None => Ok(None),
+        Some(v) => Protocol::parse(v).map(Some).ok_or_else(|| {
+            ModelError::invalid_parameter("ListenerProtocol", "use tcp, udp, http or https")
+        }),
+    }
+}
+
+pub async fn create_tcp(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+    let lb = required(p, "LoadBalancerId")?.to_string();
+    let port = port(p)?;
+    let mut listener = Listener::new(ListenerKey {
+        load_balancer_id: lb,
+        port,
+        protocol: Protocol::Tcp,
+    });
+    listener.apply_tcp_params(p)?;
+    listener.vserver_group_id = optional(p, "VServerGroupId").map(str::to_string);
+    a.write("CreateLoadBalancerTCPListener", move |s| {
+        s.create_listener(listener)
+    })
+    .await?;
+    Ok(json!({}))
+}
+
+pub async fn set_tcp(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+    let lb = required(p, "LoadBalancerId")?.to_string();
+    let port = port(p)?;
+    // Validate the parameters against the current listener now, then again inside the write
+    // so a concurrent change is not lost.
+    let patch = collect(p);
+    a.write("SetLoadBalancerTCPListenerAttribute", move |s| {
+        let mut l = s.find_listener(&lb, port, Some(Protocol::Tcp))?.clone();
+        l.apply_tcp_params(&patch)?;
+        match on_off(&patch, "VServerGroup")? {
+            Some(false) => l.vserver_group_id = None,
+            _ => {
+                if let Some(g) = optional(&patch, "VServerGroupId") {
+                    l.vserver_group_id = Some(g.to_string());
+                }
+            }
+        }
+        s.update_listener(l)
+    })
+    .await?;
+    Ok(json!({}))
+}
+
+/// Copies the parameters a deferred write needs (the source is borrowed from the request).
+fn collect(p: &dyn ParamSource) -> std::collections::BTreeMap<String, String> {
+    const NAMES: &[&str] = &[
+        "BackendServerPort",
+        "Scheduler",
+        "Bandwidth",
+        "PersistenceTimeout",
+        "EstablishedTimeout",
+        "ConnectionDrain",
+        "ConnectionDrainTimeout",
+        "ProxyProtocolV2Enabled",
+        "Description",
+        "HealthCheckSwitch",
+        "HealthCheck",
+        "HealthCheckType",
+        "HealthCheckConnectPort",
+        "HealthCheckConnectTimeout",
+        "HealthCheckTimeout",
+        "HealthCheckInterval",
+        "healthCheckInterval",
+        "HealthyThreshold",
+        "UnhealthyThreshold",
+        "HealthCheckURI",
+        "HealthCheckDomain",
+        "HealthCheckHttpCode",
+        "HealthCheckMethod",
+        "VServerGroup",
+        "VServerGroupId",
+    ];
+    NAMES
+        .iter()
+        .filter_map(|n| p.get(n).map(|v| (n.to_string(), v.to_string())))
+        .collect()
+}
+
+pub fn describe_tcp(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+    let lb = required(p, "LoadBalancerId")?;
+    let port = port(p)?;
+    let state = a.state();
+    let l = state.find_listener(lb, port, Some(Protocol::Tcp))?;
+    Ok(render::tcp_listener(l))
+}
+
+/// Lists listeners of the given instances (`LoadBalancerId.N`, or all), paged by
+/// `MaxResults` (1-100, default 20) and an opaque `NextToken`.
+pub fn describe_all(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+    let mut ids: Vec<String> = Vec::new();
+    if let Some(v) = optional(p, "LoadBalancerId") {
+        ids.extend(v.split(',').map(|s| s.trim().to_string()));
+    }
+    for n in 1..=100 {
+        match optional(p, &format!("LoadBalancerId.{n}")) {
+            Some(v) => ids.push(v.to_string()),
+            None => break,
+        }
+    }
+    let proto = protocol(p)?;
+    let port = int_in(p, "ListenerPort", 1..=65535u16)?;
+    let max = int_in(p, "MaxResults", 1..=100usize)?.unwrap_or(20);
+    let start: usize = match optional(p, "NextToken") {
+        None => 0,
+        Some(t) => t.parse().map_err(|_| {
+            ModelError::invalid_parameter("NextToken", "not a token this API issued")
+        })?,
+    };
+    let state = a.state();
+    let all: Vec<&Listener> = state
+        .listeners
+        .values()
+        .filter(|l| ids.is_empty() || ids.contains(&l.key.load_balancer_id))
+        .filter(|l| proto.is_none_or(|p| p == l.key.protocol))
+        .filter(|l| port.is_none_or(|p| p == l.key.port))
+        .collect();
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(max)
+        .map(|l| render::listener_entry(l))
+        .collect();
+    let next = if start + max < all.len() {
+        (start + max).to_string()
+    } else {
+        String::new()
+    };
+    Ok(json!({
+        "Listeners": page,
+        "TotalCount": all.len(),
+        "MaxResults": max,
+        "NextToken": next,
+    }))
+}
+
+async fn set_status(
+    a: &Actions,
+    p: &dyn ParamSource,
+    action: &'static str,
+    status: ListenerStatus,
+) -> Result<Value, ModelError> {
+    let lb = required(p, "LoadBalancerId")?.to_string();
+    let port = port(p)?;
+    let proto = protocol(p)?;
+    a.write(action, move |s| {
+        s.set_listener_status(&lb, port, proto, status)
+    })
+    .await?;
+    Ok(json!({}))
+}
+
+pub async fn start(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+    set_status(a, p, "StartLoadBalancerListener", ListenerStatus::Running).await
+}
+
+pub async fn stop(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+    set_status(a, p, "StopLoadBalancerListener", ListenerStatus::Stopped).await
+}
+
+pub async fn delete(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+    let lb = required(p, "LoadBalancerId")?.to_string();
+    let port = port(p)?;
+    let proto = protocol(p)?;
+    a.write("DeleteLoadBalancerListener", move |s| {
+        s.delete_listener(&lb, port, proto)
+    })
+    .await?;
+    Ok(json!({}))
+}

@@ -1,0 +1,220 @@
+//! The SLB actions: each turns request parameters into a call on the model's state machine
+//! through the store, and renders the answer with Alibaba's field names.
+//!
+//! Actions see parameters only through [`ParamSource`], so they do not depend on how the
+//! request arrived or was signed; they return [`ModelError`]s that the server renders.
+
+mod backends;
+mod health;
+mod listeners;
+mod load_balancers;
+mod regions;
+mod render;
+mod vserver_groups;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use slb_model::params::ParamSource;
+use slb_model::{ModelError, State};
+use slb_store::{Store, StoreError};
+
+pub use health::{BackendHealth, HealthSource};
+
+/// The node facts actions need besides the store.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// The only region this node serves (`--region`).
+    pub region: String,
+    /// Zones declared by the node(s), first is the default master zone.
+    pub zones: Vec<String>,
+    /// Instance addresses are allocated from this network (`--address-pool`).
+    pub address_pool: ipnet::IpNet,
+}
+
+/// Longest a write waits for the data plane to apply it before answering anyway.
+pub const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Every action of this API version that OpenSLB implements.
+pub const ACTIONS: &[&str] = &[
+    "DescribeRegions",
+    "DescribeZones",
+    "CreateLoadBalancer",
+    "DeleteLoadBalancer",
+    "DescribeLoadBalancers",
+    "DescribeLoadBalancerAttribute",
+    "SetLoadBalancerName",
+    "SetLoadBalancerStatus",
+    "SetLoadBalancerDeleteProtection",
+    "CreateLoadBalancerTCPListener",
+    "SetLoadBalancerTCPListenerAttribute",
+    "DescribeLoadBalancerTCPListenerAttribute",
+    "DescribeLoadBalancerListeners",
+    "StartLoadBalancerListener",
+    "StopLoadBalancerListener",
+    "DeleteLoadBalancerListener",
+    "AddBackendServers",
+    "RemoveBackendServers",
+    "SetBackendServers",
+    "DescribeHealthStatus",
+    "CreateVServerGroup",
+    "SetVServerGroupAttribute",
+    "AddVServerGroupBackendServers",
+    "RemoveVServerGroupBackendServers",
+    "ModifyVServerGroupBackendServers",
+    "DeleteVServerGroup",
+    "DescribeVServerGroups",
+    "DescribeVServerGroupAttribute",
+];
+
+/// Runs actions against a store. Shared by every request.
+pub struct Actions {
+    store: Arc<Store>,
+    node: NodeInfo,
+    health: Arc<dyn HealthSource>,
+    /// The revision the data plane has applied; writes wait for it so that a listener
+    /// is accepting once StartLoadBalancerListener has answered.
+    applied: Option<tokio::sync::watch::Receiver<u64>>,
+}
+
+impl Actions {
+    /// Actions over `store` for the node described by `node`; `health` reports probe results.
+    pub fn new(store: Arc<Store>, node: NodeInfo, health: Arc<dyn HealthSource>) -> Self {
+        Self {
+            store,
+            node,
+            health,
+            applied: None,
+        }
+    }
+
+    /// Makes every successful write wait (up to [`APPLY_WAIT`]) until the data plane reports
+    /// it has applied the new revision.
+    pub fn wait_for_applied(mut self, applied: tokio::sync::watch::Receiver<u64>) -> Self {
+        self.applied = Some(applied);
+        self
+    }
+
+    /// Runs one action. `Ok(None)` means the action name is unknown here.
+    pub async fn run(
+        &self,
+        action: &str,
+        p: &dyn ParamSource,
+    ) -> Option<Result<Value, ModelError>> {
+        if let Err(e) = self.check_region(p) {
+            return ACTIONS.contains(&action).then_some(Err(e));
+        }
+        let result = match action {
+            "DescribeRegions" => regions::describe_regions(self),
+            "DescribeZones" => regions::describe_zones(self),
+            "CreateLoadBalancer" => load_balancers::create(self, p).await,
+            "DeleteLoadBalancer" => load_balancers::delete(self, p).await,
+            "DescribeLoadBalancers" => load_balancers::describe(self, p),
+            "DescribeLoadBalancerAttribute" => load_balancers::describe_attribute(self, p),
+            "SetLoadBalancerName" => load_balancers::set_name(self, p).await,
+            "SetLoadBalancerStatus" => load_balancers::set_status(self, p).await,
+            "SetLoadBalancerDeleteProtection" => {
+                load_balancers::set_delete_protection(self, p).await
+            }
+            "CreateLoadBalancerTCPListener" => listeners::create_tcp(self, p).await,
+            "SetLoadBalancerTCPListenerAttribute" => listeners::set_tcp(self, p).await,
+            "DescribeLoadBalancerTCPListenerAttribute" => listeners::describe_tcp(self, p),
+            "DescribeLoadBalancerListeners" => listeners::describe_all(self, p),
+            "StartLoadBalancerListener" => listeners::start(self, p).await,
+            "StopLoadBalancerListener" => listeners::stop(self, p).await,
+            "DeleteLoadBalancerListener" => listeners::delete(self, p).await,
+            "AddBackendServers" => backends::add(self, p).await,
+            "RemoveBackendServers" => backends::remove(self, p).await,
+            "SetBackendServers" => backends::set(self, p).await,
+            "DescribeHealthStatus" => health::describe(self, p),
+            "CreateVServerGroup" => vserver_groups::create(self, p).await,
+            "SetVServerGroupAttribute" => vserver_groups::set_attribute(self, p).await,
+            "AddVServerGroupBackendServers" => vserver_groups::add(self, p).await,
+            "RemoveVServerGroupBackendServers" => vserver_groups::remove(self, p).await,
+            "ModifyVServerGroupBackendServers" => vserver_groups::modify(self, p).await,
+            "DeleteVServerGroup" => vserver_groups::delete(self, p).await,
+            "DescribeVServerGroups" => vserver_groups::describe(self, p),
+            "DescribeVServerGroupAttribute" => vserver_groups::describe_attribute(self, p),
+            _ => return None,
+        };
+        Some(result)
+    }
+
+    /// `RegionId`, when given, must be this node's region.
+    fn check_region(&self, p: &dyn ParamSource) -> Result<(), ModelError> {
+        match slb_model::params::optional(p, "RegionId") {
+            Some(r) if r != self.node.region => Err(ModelError::new(
+                404,
+                "InvalidRegionId.NotFound",
+                format!(
+                    "The specified RegionId \"{r}\" does not exist; this node serves \"{}\".",
+                    self.node.region
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The latest committed state, for reads.
+    fn state(&self) -> Arc<State> {
+        self.store.snapshot().state
+    }
+
+    /// Applies a change durably; answers only after the store has committed it.
+    async fn write<T: Send + 'static>(
+        &self,
+        action: &'static str,
+        change: impl FnOnce(&mut State) -> Result<T, ModelError> + Send + 'static,
+    ) -> Result<T, ModelError> {
+        let store = self.store.clone();
+        let joined = tokio::task::spawn_blocking(move || store.update(action, change)).await;
+        match joined {
+            Ok(Ok(v)) => {
+                if let Some(applied) = &self.applied {
+                    let revision = self.store.snapshot().revision;
+                    let mut applied = applied.clone();
+                    let waited =
+                        tokio::time::timeout(APPLY_WAIT, applied.wait_for(|r| *r >= revision))
+                            .await;
+                    if waited.is_err() {
+                        tracing::warn!(action, revision, "data plane is slow to apply a change");
+                    }
+                }
+                Ok(v)
+            }
+            Ok(Err(StoreError::Model(e))) => Err(e),
+            Ok(Err(StoreError::Database(e))) => {
+                tracing::error!(action, error = %e, "store write failed");
+                Err(internal())
+            }
+            Err(e) => {
+                tracing::error!(action, error = %e, "store write task failed");
+                Err(internal())
+            }
+        }
+    }
+}
+
+fn internal() -> ModelError {
+    ModelError::new(
+        500,
+        "InternalError",
+        "The request processing has failed due to some unknown error.",
+    )
+}
+
+impl crate::ActionHandler for Actions {
+    fn handle<'a>(
+        &'a self,
+        action: &'a str,
+        params: &'a crate::Params,
+        _req: &'a crate::RequestContext,
+    ) -> crate::BoxFuture<'a, Result<Value, crate::ApiError>> {
+        Box::pin(async move {
+            match self.run(action, params).await {
+                Some(result) => result.map_err(crate::ApiError::from),
+                None => Err(crate::ApiError::invalid_action(action)),
+            }
+        })
+    }
+}

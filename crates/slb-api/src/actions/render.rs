@@ -1,0 +1,154 @@
+//! Alibaba's response shapes for resources, shared by the actions that return them.
+
+use serde_json::{json, Value};
+use slb_model::params::on_off_str;
+use slb_model::{BackendServer, Listener, LoadBalancer};
+
+/// A member of a server group as Alibaba lists it (`Port` only for VServer group members).
+pub fn backend(s: &BackendServer) -> Value {
+    let mut v = json!({
+        "ServerId": s.server_id,
+        "Weight": s.weight,
+        "Type": type_name(s),
+        "ServerIp": s.server_ip.to_string(),
+        "Description": s.description,
+    });
+    if let Some(port) = s.port {
+        v["Port"] = json!(port);
+    }
+    v
+}
+
+fn type_name(s: &BackendServer) -> &'static str {
+    match s.server_type {
+        slb_model::ServerType::Ecs => "ecs",
+        slb_model::ServerType::Eni => "eni",
+        slb_model::ServerType::Eci => "eci",
+        slb_model::ServerType::Ip => "ip",
+    }
+}
+
+/// `{"BackendServer":[...]}`, Alibaba's list wrapper.
+pub fn backends(list: &[BackendServer]) -> Value {
+    json!({ "BackendServer": list.iter().map(backend).collect::<Vec<_>>() })
+}
+
+/// The fields DescribeLoadBalancers and DescribeLoadBalancerAttribute share.
+pub fn load_balancer_summary(lb: &LoadBalancer) -> Value {
+    json!({
+        "LoadBalancerId": lb.id,
+        "LoadBalancerName": lb.name,
+        "LoadBalancerStatus": lb.status.as_str(),
+        "Address": lb.address.to_string(),
+        "AddressType": lb.address_type,
+        "AddressIPVersion": if lb.address.is_ipv4() { "ipv4" } else { "ipv6" },
+        "RegionId": lb.region_id,
+        "RegionIdAlias": lb.region_id,
+        "NetworkType": lb.network_type,
+        "VpcId": lb.vpc_id,
+        "VSwitchId": lb.vswitch_id,
+        "MasterZoneId": lb.master_zone_id,
+        "SlaveZoneId": lb.slave_zone_id,
+        "LoadBalancerSpec": lb.spec,
+        "Bandwidth": lb.bandwidth,
+        "InternetChargeType": lb.internet_charge_type,
+        "InternetChargeTypeAlias": lb.internet_charge_type,
+        "PayType": lb.pay_type,
+        "ResourceGroupId": lb.resource_group_id,
+        "CreateTime": lb.create_time,
+        "CreateTimeStamp": lb.create_time_stamp,
+        "DeleteProtection": on_off_str(lb.delete_protection),
+        "ModificationProtectionStatus": "NonProtection",
+        "Tags": { "Tag": [] },
+    })
+}
+
+/// The TCP listener fields, flat, as DescribeLoadBalancerTCPListenerAttribute returns them.
+pub fn tcp_listener(l: &Listener) -> Value {
+    let hc = &l.health_check;
+    let mut v = json!({
+        "LoadBalancerId": l.key.load_balancer_id,
+        "ListenerPort": l.key.port,
+        "Status": l.status.as_str(),
+        "Scheduler": l.scheduler,
+        "Bandwidth": l.bandwidth,
+        "PersistenceTimeout": l.persistence_timeout,
+        "EstablishedTimeout": l.established_timeout,
+        "ConnectionDrain": on_off_str(l.connection_drain),
+        "ConnectionDrainTimeout": l.connection_drain_timeout,
+        "ProxyProtocolV2Enabled": l.proxy_protocol_v2,
+        "Description": l.description,
+        "AclStatus": "off",
+        "SynProxy": "disable",
+        "HealthCheck": on_off_str(hc.enabled),
+        "HealthCheckSwitch": on_off_str(hc.enabled),
+        "HealthCheckType": hc.kind,
+        "HealthCheckConnectTimeout": hc.timeout,
+        "HealthCheckInterval": hc.interval,
+        "HealthyThreshold": hc.healthy_threshold,
+        "UnhealthyThreshold": hc.unhealthy_threshold,
+        "HealthCheckHttpCode": hc.http_code,
+        "HealthCheckMethod": hc.method,
+    });
+    if let Some(port) = l.backend_server_port {
+        v["BackendServerPort"] = json!(port);
+    }
+    if let Some(g) = &l.vserver_group_id {
+        v["VServerGroupId"] = json!(g);
+    }
+    if let Some(port) = hc.connect_port {
+        v["HealthCheckConnectPort"] = json!(port);
+    }
+    if !hc.uri.is_empty() {
+        v["HealthCheckURI"] = json!(hc.uri);
+    }
+    if !hc.domain.is_empty() {
+        v["HealthCheckDomain"] = json!(hc.domain);
+    }
+    v
+}
+
+/// One entry of DescribeLoadBalancerListeners, with the protocol block nested as Alibaba does.
+pub fn listener_entry(l: &Listener) -> Value {
+    let flat = tcp_listener(l);
+    let mut config = serde_json::Map::new();
+    for key in [
+        "HealthCheck",
+        "HealthCheckType",
+        "HealthCheckConnectTimeout",
+        "HealthCheckInterval",
+        "HealthyThreshold",
+        "UnhealthyThreshold",
+        "HealthCheckHttpCode",
+        "HealthCheckConnectPort",
+        "HealthCheckURI",
+        "HealthCheckDomain",
+        "PersistenceTimeout",
+        "EstablishedTimeout",
+        "ConnectionDrain",
+        "ConnectionDrainTimeout",
+        "MasterSlaveServerGroupId",
+    ] {
+        if let Some(v) = flat.get(key) {
+            config.insert(key.to_string(), v.clone());
+        }
+    }
+    let mut v = json!({
+        "LoadBalancerId": l.key.load_balancer_id,
+        "ListenerPort": l.key.port,
+        "ListenerProtocol": l.key.protocol.as_str(),
+        "Status": l.status.as_str(),
+        "Scheduler": l.scheduler,
+        "Bandwidth": l.bandwidth,
+        "Description": l.description,
+        "AclStatus": "off",
+        "TCPListenerConfig": Value::Object(config),
+    });
+    if let Some(port) = l.backend_server_port {
+        v["BackendServerPort"] = json!(port);
+    }
+    if let Some(g) = &l.vserver_group_id {
+        v["VServerGroupId"] = json!(g);
+    }
+    v
+}

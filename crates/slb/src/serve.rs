@@ -1,0 +1,157 @@
+//! `slb serve`: wires the store, the reconciler, the data plane and the API together.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use slb_api::actions::{Actions, NodeInfo};
+use slb_dataplane::DataPlane;
+use slb_store::Store;
+use tokio::net::TcpListener;
+
+use crate::credentials::Credentials;
+use crate::{metrics, reconcile};
+
+/// Options of a node.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Directory holding the database file and the generated credentials.
+    #[arg(long, default_value_os_t = crate::default_data_dir())]
+    pub data_dir: PathBuf,
+    /// Address of the management API and `/metrics`.
+    #[arg(long, default_value = "127.0.0.1:8780")]
+    pub api_addr: SocketAddr,
+    /// The region this node serves; other `RegionId`s are refused.
+    #[arg(long, default_value = "local")]
+    pub region: String,
+    /// Zones this node declares (repeat the flag); the first is the default master zone.
+    #[arg(long = "zone", default_values_t = ["local-a".to_string(), "local-b".to_string()])]
+    pub zones: Vec<String>,
+    /// Network instance addresses are allocated from. The loopback default needs no set-up
+    /// on Linux, where all of 127.0.0.0/8 is local.
+    #[arg(long, default_value = "127.1.0.0/16")]
+    pub address_pool: ipnet::IpNet,
+}
+
+/// A running node: what tests and the demo need to reach it.
+pub struct Node {
+    pub api_addr: SocketAddr,
+    pub credentials: Credentials,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl Node {
+    /// Starts every role of a node and returns once the API is accepting.
+    pub async fn start(args: ServeArgs) -> Result<Node> {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("creating {}", args.data_dir.display()))?;
+        let credentials = Credentials::load_or_create(&args.data_dir)?;
+        let db_path = args.data_dir.join("slb.redb");
+        let store = Arc::new(
+            Store::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?,
+        );
+        let dataplane = DataPlane::new();
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+
+        // Bring listeners back before the API answers, so a restarted node serves at once.
+        let initial = store.snapshot();
+        reconcile_once(&dataplane, &initial).await;
+        let (applied_tx, applied_rx) = tokio::sync::watch::channel(initial.revision);
+        let mut watch = store.subscribe();
+        let dp = dataplane.clone();
+        tokio::spawn(async move {
+            while watch.changed().await.is_ok() {
+                let snapshot = watch.borrow_and_update().clone();
+                reconcile_once(&dp, &snapshot).await;
+                applied_tx.send_replace(snapshot.revision);
+            }
+        });
+
+        let node = NodeInfo {
+            region: args.region.clone(),
+            zones: args.zones.clone(),
+            address_pool: args.address_pool,
+        };
+        let actions = Arc::new(
+            Actions::new(
+                store.clone(),
+                node,
+                Arc::new(crate::health_source::LocalHealth(dataplane.clone())),
+            )
+            .wait_for_applied(applied_rx),
+        );
+        let app = slb_api_router(actions, &credentials, &args.region)
+            .merge(metrics::router(dataplane.clone(), store.clone()));
+        let listener = TcpListener::bind(args.api_addr)
+            .await
+            .with_context(|| format!("binding the API to {}", args.api_addr))?;
+        let api_addr = listener.local_addr()?;
+        // Tell scripts and tests which port `--api-addr ...:0` got.
+        std::fs::write(args.data_dir.join("api.addr"), api_addr.to_string())?;
+        tracing::info!(%api_addr, data_dir = %args.data_dir.display(), region = %args.region, "OpenSLB node started");
+        let mut rx = shutdown_rx.clone();
+        let dp = dataplane.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await?;
+            dp.shutdown().await;
+            Ok(())
+        });
+        Ok(Node {
+            api_addr,
+            credentials,
+            shutdown,
+            task,
+        })
+    }
+
+    /// Stops accepting API requests and listeners, then waits for the node to finish.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await?
+    }
+}
+
+async fn reconcile_once(dataplane: &DataPlane, snapshot: &slb_store::Snapshot) {
+    let specs = reconcile::desired_listeners(&snapshot.state);
+    for (key, result) in dataplane.apply(specs).await {
+        if let Err(e) = result {
+            tracing::error!(listener = %key, revision = snapshot.revision, error = %e, "listener not applied; it keeps its last good configuration");
+        }
+    }
+}
+
+fn slb_api_router(actions: Arc<Actions>, credentials: &Credentials, region: &str) -> axum::Router {
+    let keys =
+        slb_api::StaticCredentials::new(&credentials.access_key_id, &credentials.access_key_secret);
+    slb_api::router(Arc::new(slb_api::ApiContext::new(
+        Arc::new(keys),
+        actions,
+        region,
+    )))
+}
+
+/// `slb serve`: runs until SIGINT or SIGTERM.
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let node = Node::start(args).await?;
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    node.stop().await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: each starts the real `slb serve` binary on a private loopback address
+//! pool, real TCP backends on 127.0.0.1, and drives everything through the management API.
+
+mod kit;
+
+mod api_errors;
+mod durability;
+mod health;
+mod live_changes;
+mod resources;
+mod scheduling;

@@ -1,0 +1,110 @@
+"""aliyun-python-sdk-slb (V1 signatures) drives a whole TCP load balancer unchanged."""
+
+import json
+import socket
+import time
+
+import pytest
+from aliyunsdkcore.acs_exception.exceptions import ServerException
+from aliyunsdkslb.request.v20140515 import (
+    AddBackendServersRequest,
+    CreateLoadBalancerRequest,
+    CreateLoadBalancerTCPListenerRequest,
+    CreateVServerGroupRequest,
+    DeleteLoadBalancerRequest,
+    DescribeHealthStatusRequest,
+    DescribeLoadBalancerAttributeRequest,
+    DescribeLoadBalancerListenersRequest,
+    DescribeLoadBalancersRequest,
+    DescribeLoadBalancerTCPListenerAttributeRequest,
+    DescribeRegionsRequest,
+    DescribeVServerGroupAttributeRequest,
+    DescribeVServerGroupsRequest,
+    DescribeZonesRequest,
+    SetLoadBalancerNameRequest,
+    SetLoadBalancerTCPListenerAttributeRequest,
+    StartLoadBalancerListenerRequest,
+    StopLoadBalancerListenerRequest,
+)
+
+
+def cls(module):
+    return getattr(module, module.__name__.rsplit(".", 1)[1])
+
+
+def test_regions_and_zones(v1):
+    regions = v1(cls(DescribeRegionsRequest))
+    assert regions["Regions"]["Region"][0]["RegionId"] == "local"
+    assert "RequestId" in regions
+    zones = v1(cls(DescribeZonesRequest))
+    assert [z["ZoneId"] for z in zones["Zones"]["Zone"]] == ["local-a", "local-b"]
+
+
+def test_tcp_load_balancer_end_to_end(v1, backend):
+    lb = v1(cls(CreateLoadBalancerRequest), LoadBalancerName="sdk-v1", MasterZoneId="local-a", SlaveZoneId="local-b")
+    lb_id, address = lb["LoadBalancerId"], lb["Address"]
+    v1(cls(SetLoadBalancerNameRequest), LoadBalancerId=lb_id, LoadBalancerName="sdk-v1-renamed")
+    v1(
+        cls(AddBackendServersRequest),
+        LoadBalancerId=lb_id,
+        BackendServers=json.dumps([{"ServerId": "127.0.0.1", "Type": "ip", "Weight": "100"}]),
+    )
+    v1(
+        cls(CreateLoadBalancerTCPListenerRequest),
+        LoadBalancerId=lb_id,
+        ListenerPort=7100,
+        BackendServerPort=backend,
+        Bandwidth=-1,
+        Scheduler="wrr",
+        healthCheckInterval=1,
+        HealthyThreshold=2,
+        UnhealthyThreshold=2,
+    )
+    attr = v1(cls(DescribeLoadBalancerTCPListenerAttributeRequest), LoadBalancerId=lb_id, ListenerPort=7100)
+    assert attr["Status"] == "stopped" and attr["HealthCheckInterval"] == 1
+    v1(cls(StartLoadBalancerListenerRequest), LoadBalancerId=lb_id, ListenerPort=7100)
+    with socket.create_connection((address, 7100), timeout=5) as s:
+        assert s.recv(64) == b"sdk-backend\n"
+    deadline = time.time() + 6
+    status = None
+    while time.time() < deadline:
+        health = v1(cls(DescribeHealthStatusRequest), LoadBalancerId=lb_id)
+        status = health["BackendServers"]["BackendServer"][0]["ServerHealthStatus"]
+        if status == "normal":
+            break
+        time.sleep(0.2)
+    assert status == "normal"
+    v1(cls(SetLoadBalancerTCPListenerAttributeRequest), LoadBalancerId=lb_id, ListenerPort=7100, Scheduler="rr")
+    listeners = v1(cls(DescribeLoadBalancerListenersRequest), LoadBalancerIds=[lb_id])
+    assert listeners["Listeners"][0]["Scheduler"] == "rr"
+    assert v1(cls(DescribeLoadBalancerAttributeRequest), LoadBalancerId=lb_id)["LoadBalancerName"] == "sdk-v1-renamed"
+    found = v1(cls(DescribeLoadBalancersRequest), LoadBalancerId=lb_id)
+    assert found["TotalCount"] == 1
+    v1(cls(StopLoadBalancerListenerRequest), LoadBalancerId=lb_id, ListenerPort=7100)
+    with pytest.raises(OSError):
+        socket.create_connection((address, 7100), timeout=2)
+    v1(cls(DeleteLoadBalancerRequest), LoadBalancerId=lb_id)
+
+
+def test_vserver_groups(v1):
+    lb_id = v1(cls(CreateLoadBalancerRequest))["LoadBalancerId"]
+    group = v1(
+        cls(CreateVServerGroupRequest),
+        LoadBalancerId=lb_id,
+        VServerGroupName="g",
+        BackendServers=json.dumps([{"ServerId": "127.0.0.1", "Type": "ip", "Port": 8080, "Weight": 10}]),
+    )
+    gid = group["VServerGroupId"]
+    assert v1(cls(DescribeVServerGroupAttributeRequest), VServerGroupId=gid)["BackendServers"]["BackendServer"][0]["Port"] == 8080
+    assert v1(cls(DescribeVServerGroupsRequest), LoadBalancerId=lb_id)["VServerGroups"]["VServerGroup"][0]["VServerGroupId"] == gid
+
+
+def test_errors_raise_server_exception_with_alibaba_codes(v1):
+    with pytest.raises(ServerException) as e:
+        v1(cls(DescribeLoadBalancerAttributeRequest), LoadBalancerId="lb-missing")
+    assert e.value.get_error_code() == "InvalidLoadBalancerId.NotFound"
+    assert e.value.get_http_status() == 404
+    lb_id = v1(cls(CreateLoadBalancerRequest))["LoadBalancerId"]
+    with pytest.raises(ServerException) as e:
+        v1(cls(CreateLoadBalancerTCPListenerRequest), LoadBalancerId=lb_id, ListenerPort=7101, BackendServerPort=80, HealthyThreshold=11)
+    assert e.value.get_error_code() == "InvalidParameter"

@@ -1,0 +1,58 @@
+"""alibabacloud-slb20140515 (V3 ACS3-HMAC-SHA256 signatures) drives the API unchanged."""
+
+import json
+import socket
+
+import pytest
+from alibabacloud_slb20140515 import models
+from Tea.exceptions import TeaException
+
+
+def test_v3_tcp_listener_flow(v3, backend):
+    lb = v3.create_load_balancer(models.CreateLoadBalancerRequest(region_id="local", load_balancer_name="sdk-v3")).body
+    assert lb.load_balancer_id.startswith("lb-")
+    group = v3.create_vserver_group(
+        models.CreateVServerGroupRequest(
+            region_id="local",
+            load_balancer_id=lb.load_balancer_id,
+            vserver_group_name="v3",
+            backend_servers=json.dumps([{"ServerId": "127.0.0.1", "Type": "ip", "Port": backend, "Weight": 100}]),
+        )
+    ).body
+    v3.create_load_balancer_tcplistener(
+        models.CreateLoadBalancerTCPListenerRequest(
+            region_id="local",
+            load_balancer_id=lb.load_balancer_id,
+            listener_port=7200,
+            vserver_group_id=group.vserver_group_id,
+            bandwidth=-1,
+        )
+    )
+    v3.start_load_balancer_listener(
+        models.StartLoadBalancerListenerRequest(region_id="local", load_balancer_id=lb.load_balancer_id, listener_port=7200)
+    )
+    with socket.create_connection((lb.address, 7200), timeout=5) as s:
+        assert s.recv(64) == b"sdk-backend\n"
+    attr = v3.describe_load_balancer_tcplistener_attribute(
+        models.DescribeLoadBalancerTCPListenerAttributeRequest(region_id="local", load_balancer_id=lb.load_balancer_id, listener_port=7200)
+    ).body
+    assert attr.status == "running"
+    assert attr.vserver_group_id == group.vserver_group_id
+    found = v3.describe_load_balancers(models.DescribeLoadBalancersRequest(region_id="local", load_balancer_id=lb.load_balancer_id)).body
+    assert found.total_count == 1
+    assert found.load_balancers.load_balancer[0].address == lb.address
+    listeners = v3.describe_load_balancer_listeners(
+        models.DescribeLoadBalancerListenersRequest(region_id="local", load_balancer_id=[lb.load_balancer_id])
+    ).body
+    assert listeners.listeners[0].listener_port == 7200
+    zones = v3.describe_zones(models.DescribeZonesRequest(region_id="local")).body
+    assert zones.zones.zone[0].zone_id == "local-a"
+
+
+def test_v3_errors(v3):
+    with pytest.raises(TeaException) as e:
+        v3.describe_load_balancer_attribute(models.DescribeLoadBalancerAttributeRequest(region_id="local", load_balancer_id="lb-missing"))
+    assert e.value.code == "InvalidLoadBalancerId.NotFound"
+    with pytest.raises(TeaException) as e:
+        v3.describe_load_balancers(models.DescribeLoadBalancersRequest(region_id="elsewhere"))
+    assert e.value.code == "InvalidRegionId.NotFound"
