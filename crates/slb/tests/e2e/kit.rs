@@ -82,6 +82,24 @@ impl Daemon {
         d
     }
 
+    /// Sends SIGTERM and waits (bounded) for the process to exit; returns its exit status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "slb serve did not exit on SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Calls an action that must succeed.
     pub async fn ok(&self, action: &str, params: &[(&str, &str)]) -> Value {
         match self.client.call(action, params).await {

@@ -223,3 +223,29 @@ async fn stopped_listener_and_inactive_instance_accept_nothing() {
         .await;
     assert_eq!(listing["Listeners"][0]["Status"], "running");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_cannot_bind_leaves_the_others_serving() {
+    let d = Daemon::start("127.61.23.0/24").await;
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    let (good, ip) = d.create_lb().await;
+    d.tcp_listener(&good, PORT, &[(&a, 100)], &[]).await;
+    // 192.0.2.0/24 is TEST-NET-1: never a local address, so binding it fails.
+    let bad = d
+        .ok("CreateLoadBalancer", &[("Address", "192.0.2.10")])
+        .await["LoadBalancerId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    d.tcp_listener(&bad, PORT, &[(&b, 100)], &[]).await;
+    let addr = SocketAddr::new(ip, PORT);
+    assert_eq!(hello(addr).await.as_deref(), Some("a"));
+    // Later changes to the good listener still apply.
+    let port = PORT.to_string();
+    d.ok(
+        "StopLoadBalancerListener",
+        &[("LoadBalancerId", &good), ("ListenerPort", &port)],
+    )
+    .await;
+    assert!(TcpStream::connect(addr).await.is_err());
+}

@@ -4,6 +4,7 @@
 mod kit;
 
 mod api_errors;
+mod cli;
 mod durability;
 mod health;
 mod live_changes;

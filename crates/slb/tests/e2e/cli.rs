@@ -1,0 +1,82 @@
+//! The command-line client against a real node, metrics after traffic, clean shutdown.
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use crate::kit::*;
+
+fn slb(d: &Daemon, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_slb"))
+        .arg(args[0])
+        .args(["--endpoint", &format!("http://{}", d.api)])
+        .args(&args[1..])
+        .env("SLB_ACCESS_KEY_ID", KEY_ID)
+        .env("SLB_ACCESS_KEY_SECRET", KEY_SECRET)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_status_metrics_and_sigterm() {
+    let d = Daemon::start("127.61.60.0/24").await;
+    let a = Backend::start("a").await;
+    let (ok, out) = slb(
+        &d,
+        &["call", "CreateLoadBalancer", "--LoadBalancerName", "cli-lb"],
+    );
+    assert!(ok, "{out}");
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lb = created["LoadBalancerId"].as_str().unwrap().to_string();
+    let ip = created["Address"].as_str().unwrap();
+    d.tcp_listener(&lb, 7000, &[(&a, 100)], &[]).await;
+    let addr: SocketAddr = format!("{ip}:7000").parse().unwrap();
+    assert_eq!(tally(addr, 3).await.get("a"), Some(&3));
+
+    // A refused call prints Alibaba's error body and exits non-zero.
+    let (ok, out) = slb(
+        &d,
+        &[
+            "call",
+            "DescribeLoadBalancerAttribute",
+            "--LoadBalancerId=lb-nope",
+        ],
+    );
+    assert!(!ok);
+    assert!(out.contains("InvalidLoadBalancerId.NotFound"), "{out}");
+
+    let (ok, out) = slb(&d, &["status"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("cli-lb") && out.contains("tcp:7000") && out.contains("running"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("127.0.0.1:{}", a.addr.port())),
+        "{out}"
+    );
+
+    let metrics = d.metrics().await;
+    let line = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains(&lb))
+            .unwrap_or_else(|| panic!("{name} for {lb} in /metrics:\n{metrics}"))
+            .to_string()
+    };
+    assert!(line("slb_listener_connections_total").ends_with(" 3"));
+    assert!(!line("slb_listener_bytes_out_total").ends_with(" 0"));
+    line("slb_listener_active_connections");
+    line("slb_listener_backend_connect_failures_total");
+    line("slb_backend_healthy");
+
+    let status = d.terminate().await;
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "listeners closed"
+    );
+}
