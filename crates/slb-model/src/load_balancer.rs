@@ -62,3 +62,33 @@ pub struct LoadBalancer {
     pub create_time_stamp: u64,
     pub backend_servers: Vec<BackendServer>,
 }
+
+impl LoadBalancer {
+    /// An active instance with Alibaba's defaults (intranet, classic network, pay by
+    /// traffic, unlimited bandwidth, no zones, no members); callers set the rest.
+    pub fn new(id: impl Into<String>, address: IpAddr) -> Self {
+        let id = id.into();
+        Self {
+            name: id.clone(),
+            id,
+            address,
+            address_type: "intranet".into(),
+            network_type: "classic".into(),
+            vpc_id: String::new(),
+            vswitch_id: String::new(),
+            status: LoadBalancerStatus::Active,
+            spec: String::new(),
+            bandwidth: -1,
+            internet_charge_type: "paybytraffic".into(),
+            pay_type: "PayOnDemand".into(),
+            master_zone_id: String::new(),
+            slave_zone_id: String::new(),
+            region_id: String::new(),
+            resource_group_id: String::new(),
+            delete_protection: false,
+            create_time: String::new(),
+            create_time_stamp: 0,
+            backend_servers: Vec::new(),
+        }
+    }
+}

@@ -403,31 +403,9 @@ fn not_member(s: &BackendServer) -> ModelError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::LoadBalancerStatus;
 
     fn lb(id: &str, addr: &str) -> LoadBalancer {
-        LoadBalancer {
-            id: id.into(),
-            name: id.into(),
-            address: addr.parse().unwrap(),
-            address_type: "intranet".into(),
-            network_type: "classic".into(),
-            vpc_id: String::new(),
-            vswitch_id: String::new(),
-            status: LoadBalancerStatus::Active,
-            spec: String::new(),
-            bandwidth: -1,
-            internet_charge_type: "paybytraffic".into(),
-            pay_type: "PayOnDemand".into(),
-            master_zone_id: "a".into(),
-            slave_zone_id: "b".into(),
-            region_id: "r".into(),
-            resource_group_id: String::new(),
-            delete_protection: false,
-            create_time: String::new(),
-            create_time_stamp: 0,
-            backend_servers: vec![],
-        }
+        LoadBalancer::new(id, addr.parse().unwrap())
     }
 
     fn members(json: &str, port: bool) -> Vec<BackendServer> {
