@@ -10,8 +10,8 @@
 //!
 //! An empty value counts as absent, since the SDKs send unset optional values as `""`.
 
-use std::collections::BTreeMap;
 use slb_model::params::ParamSource;
+use std::collections::BTreeMap;
 
 /// The V1 common parameters that are not action parameters.
 pub const V1_COMMON: &[&str] = &[

@@ -9,3 +9,4 @@ pub(crate) mod accept;
 pub(crate) mod bind;
 pub(crate) mod connect;
 pub(crate) mod relay;
+pub(crate) mod splice;
