@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# bench/tcp.sh: OpenSLB's TCP listener against nginx (stream) and HAProxy (mode tcp) and a
+# direct connection, over the same backends, in one run of the shared harness (peers.sh).
+#
+#   bench/tcp.sh                 # build slb (release) if needed, one pinned run of the tcp section
+#   HTTP=1 bench/tcp.sh          # also HTTP keep-alive and Connection: close through the TCP listener
+#   RUNS=3 bench/tcp.sh          # three runs back to back, medians in the table
+#   PIN=0 bench/tcp.sh           # no CPU pinning
+#   bench/tcp.sh table DIR       # print the table again for an earlier run (DIR = its results folder)
+#
+# What it does:
+#   1. builds target/release/slb (cargo build --release -p slb; SLB_BIN=... skips the build);
+#   2. prepares a scratch data directory: starts `slb serve` on it, configures through
+#      `slb call` one instance at 127.0.0.1 with a TCP listener SLB_TCP_PORT -> 127.0.0.1:27201
+#      (the harness's iperf3 server), and with HTTP=1 a second TCP listener SLB_HTTP_PORT -> a
+#      VServer group of the two nginx backends 27081 + 27082, round robin; health checks off
+#      (the peers have none either); then stops that node by its PID;
+#   3. runs the shared harness with EXTRA_CMD = `slb serve` on that data directory, which
+#      restores the listeners at start; the harness starts it pinned on the proxy CPU, waits
+#      for its listener ports, measures the process's CPU time and peak RSS from /proc, and
+#      stops it by PID;
+#   4. prints a compact table from the harness's results.tsv: throughput, x direct, proxy CPU
+#      time per MiB (per request for HTTP), proxy CPU %, peak RSS.
+#
+# Requirements (Debian/Ubuntu):
+#   apt-get install -y nginx libnginx-mod-stream haproxy wrk iperf3 jq util-linux iproute2
+# (put an `exit 101` /usr/sbin/policy-rc.d in place first if you do not want the packages to
+# start system nginx/haproxy services; this script never uses them.)
+#
+# Everything listens on 127.0.0.1. Every load is bounded by the harness (iperf3 -t / wrk -d under
+# timeout(1)) and the whole harness run by TIMEOUT seconds. Processes are stopped by PID only.
+set -u -o pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+
+PEERS_SH=${PEERS_SH:-$(cd "$REPO/.." && pwd)/shared/bench/peers.sh}
+SLB_BIN=${SLB_BIN:-}                    # set to use a prebuilt binary (no cargo build)
+BUILD=${BUILD:-1}                       # 0 = do not run cargo build, use target/release/slb as is
+HTTP=${HTTP:-0}                         # 1 = also run HTTP_SECTIONS through a second TCP listener
+HTTP_SECTIONS=${HTTP_SECTIONS:-"ka close"}
+EXTRA_NAME=${EXTRA_NAME:-openslb}
+PORT_BASE=${PORT_BASE:-27000}           # must match the harness's PORT_BASE (passed through)
+SLB_TCP_PORT=${SLB_TCP_PORT:-$((PORT_BASE + 215))}
+SLB_HTTP_PORT=${SLB_HTTP_PORT:-$((PORT_BASE + 95))}
+SLB_API_PORT=${SLB_API_PORT:-$((PORT_BASE + 298))}
+SLB_HEALTH_CHECK=${SLB_HEALTH_CHECK:-off}  # on = TCP health checks every 2 s (they also probe iperf3 -s)
+SLB_LOG=${SLB_LOG:-warn}                # RUST_LOG of the measured node
+RESULTS_ROOT=${RESULTS_ROOT:-$BENCH_DIR/results}
+RUN_DIR=${RUN_DIR:-$BENCH_DIR/run}      # the harness's rendered configs, cert, 1 MiB file (reused)
+
+IPERF_PORT=$((PORT_BASE + 201))
+BE1_PORT=$((PORT_BASE + 81)); BE2_PORT=$((PORT_BASE + 82))
+
+log() { printf '[tcp.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---------------------------------------------------------------- the table
+# table TSV... -> compact table (medians over runs; flagged samples dropped when a clean one exists)
+table() {
+    local f
+    for f in "$@"; do grep -v '^#' "$f" | grep -v '^run	'; done | awk -F'\t' -v extra="$EXTRA_NAME" '
+    function isnum(v) { return v ~ /^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/ }
+    function med(list,   n, i, j, x, t, k, v) {
+        n = split(list, x, ","); k = 0
+        for (i = 1; i <= n; i++) if (isnum(x[i])) { k++; v[k] = x[i] + 0 }
+        if (k == 0) return "-"
+        for (i = 2; i <= k; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j+1] = v[j]; v[j+1] = t }
+        return (k % 2) ? v[(k+1)/2] : (v[k/2] + v[k/2+1]) / 2
+    }
+    function mx(list,   n, i, x, m) { n = split(list, x, ","); m = ""; for (i = 1; i <= n; i++) if (isnum(x[i]) && (m == "" || x[i]+0 > m)) m = x[i]+0; return m == "" ? "-" : m }
+    function add(arr, key, val) { arr[key] = (key in arr) ? arr[key] "," val : val }
+    function fmt(v, d) { return isnum(v) ? sprintf("%." d "f", v) : "-" }
+    {
+        nr++; row[nr] = $0
+        k = $2 SUBSEP $3 SUBSEP $4
+        if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
+        total[k]++
+        if ($25 !~ /CONTAMINATED|NOT_QUIET/) clean[k]++
+    }
+    END {
+        for (r = 1; r <= nr; r++) {
+            split(row[r], c, "\t"); k = c[2] SUBSEP c[3] SUBSEP c[4]
+            bad = (c[25] ~ /CONTAMINATED|NOT_QUIET/)
+            if (clean[k] > 0 && bad) continue
+            used[k]++; unit[k] = c[6]; cu[k] = c[15]; au[k] = c[12]
+            add(val, k, c[5]); add(cost, k, c[14]); add(pct, k, c[13]); add(hwm, k, c[23]); add(aux, k, c[11]); add(p99, k, c[8]); add(err, k, c[9])
+            if (bad) flag[k] = " (flagged: machine busy)"
+            if (c[25] ~ /error=/) flag[k] = flag[k] " (error, see raw/)"
+        }
+        last = ""
+        for (o = 1; o <= nk; o++) {
+            k = order[o]; split(k, kk, SUBSEP)
+            if (kk[1] != last) {
+                last = kk[1]
+                printf "\n%s\n\n", (kk[1] == 1 ? "pinned: proxy on CPU 1; iperf3/wrk client and backends on CPU 0" : "unpinned")
+                printf "| %-6s | %-8s | %14s | %8s | %15s | %11s | %13s | %-5s | %s\n", "test", "target", "throughput", "x direct", "proxy CPU/unit", "proxy CPU %", "peak RSS MiB", "n", "notes"
+                printf "|--------|----------|----------------|----------|-----------------|-------------|---------------|-------|------\n"
+            }
+            m = med(val[k]); dk = kk[1] SUBSEP kk[2] SUBSEP "direct"
+            dm = (dk in val) ? med(val[dk]) : "-"
+            ratio = (isnum(m) && isnum(dm) && dm > 0) ? sprintf("%.2f", m / dm) : "-"
+            u = unit[k]; tp = (u == "Gbit/s") ? fmt(m, 2) " " u : fmt(m, 0) " " u
+            cm = med(cost[k]); cs = isnum(cm) ? sprintf((cm < 100 ? "%.1f %s" : "%.0f %s"), cm, cu[k]) : "-"
+            if (isnum(cm)) costm[k] = cm
+            h = mx(hwm[k]); hs = isnum(h) ? sprintf("%.1f", h / 1024) : "-"
+            note = ""
+            if (au[k] == "retr") note = "retransmits " fmt(med(aux[k]), 0)
+            else if (u == "req/s") note = "p99 " fmt(med(p99[k]), 2) " ms"
+            if (isnum(mx(err[k])) && mx(err[k]) > 0) note = note ", errors " mx(err[k])
+            printf "| %-6s | %-8s | %14s | %8s | %15s | %11s | %13s | %-5s | %s%s\n", kk[2], kk[3], tp, ratio, cs, fmt(med(pct[k]), 1), hs, used[k] "/" total[k], note, flag[k]
+        }
+        # OpenSLB CPU per unit against each peer, same test and pinning
+        hdr = 0
+        for (o = 1; o <= nk; o++) {
+            k = order[o]; split(k, kk, SUBSEP)
+            if (kk[3] != extra || !(k in costm)) continue
+            line = ""
+            for (o2 = 1; o2 <= nk; o2++) {
+                k2 = order[o2]; split(k2, q, SUBSEP)
+                if (q[1] != kk[1] || q[2] != kk[2] || q[3] == extra || q[3] == "direct" || !(k2 in costm) || costm[k2] <= 0) continue
+                line = line sprintf("  %.2fx %s", costm[k] / costm[k2], q[3])
+            }
+            if (line != "") {
+                if (!hdr) { printf "\n%s CPU time per unit relative to the peers (< 1 = cheaper):\n", extra; hdr = 1 }
+                printf "  %s %-6s%s\n", (kk[1] == 1 ? "pinned  " : "unpinned"), kk[2], line
+            }
+        }
+        print ""
+        print "throughput: iperf3 receiver Gbit/s (tcp), wrk req/s (ka, close); x direct = median(proxy) / median(direct)."
+        print "proxy CPU/unit: user+sys CPU seconds of the proxy process tree during the test / MiB moved (or requests);"
+        print "softirq (kernel loopback TCP work) is charged to no process and is excluded. Lower is better; this is the"
+        print "number to compare, throughput mostly shows which CPU saturated first. peak RSS: VmHWM summed over the"
+        print "process tree, cumulative since the proxy started. n = samples used / taken (busy-machine samples dropped)."
+    }'
+}
+
+if [[ ${1:-} == table ]]; then
+    shift; (( $# > 0 )) || die "usage: $0 table RESULTS_DIR..."
+    tsvs=()
+    for d in "$@"; do
+        if [[ -f $d ]]; then tsvs+=("$d"); else while IFS= read -r f; do tsvs+=("$f"); done < <(find "$d" -name results.tsv | sort); fi
+    done
+    (( ${#tsvs[@]} > 0 )) || die "no results.tsv under $*"
+    table "${tsvs[@]}"; exit 0
+fi
+[[ -z ${1:-} || ${1:-} == run ]] || { sed -n '2,/^set -u/p' "$0" | sed '$d'; exit 1; }
+
+# ---------------------------------------------------------------- preflight
+[[ -f $PEERS_SH ]] || die "shared harness not found at PEERS_SH=$PEERS_SH (expected ../shared/bench/peers.sh next to the repository; set PEERS_SH=/path/to/peers.sh)"
+PEERS_RUN=(bash "$PEERS_SH")
+missing=""
+for b in nginx haproxy wrk iperf3 jq taskset ss timeout curl; do command -v "$b" >/dev/null || missing="$missing $b"; done
+[[ -r /usr/lib/nginx/modules/ngx_stream_module.so ]] || missing="$missing ngx_stream_module(libnginx-mod-stream)"
+[[ -z $missing ]] || die "missing:$missing. Install: apt-get install -y nginx libnginx-mod-stream haproxy wrk iperf3 jq curl"
+
+port_busy() { ss -Htln "sport = :$1" | grep -q .; }
+for p in "$SLB_API_PORT" "$SLB_TCP_PORT" $([[ $HTTP == 1 ]] && echo "$SLB_HTTP_PORT"); do
+    port_busy "$p" && die "127.0.0.1:$p is already in use by another process (ss -tlnp); pick another PORT_BASE or SLB_*_PORT"
+done
+
+# ---------------------------------------------------------------- build
+if [[ -z $SLB_BIN ]]; then
+    SLB_BIN=$REPO/target/release/slb
+    if [[ $BUILD == 1 ]]; then
+        log "cargo build --release -p slb (a no-op when up to date)"
+        (cd "$REPO" && cargo build --release -p slb) >&2 || die "cargo build --release -p slb failed"
+    fi
+fi
+[[ -x $SLB_BIN ]] || die "no slb binary at $SLB_BIN (build with: cargo build --release -p slb)"
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+OUT=$RESULTS_ROOT/tcp-$STAMP
+DATA=$OUT/slb-data
+mkdir -p "$OUT" "$DATA" "$RUN_DIR" || die "cannot create $OUT"
+{
+    echo "slb: $SLB_BIN ($(stat -c '%y' "$SLB_BIN" | cut -d. -f1)); $("$SLB_BIN" --version 2>/dev/null)"
+    echo "repo: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$([[ -n $(git -C "$REPO" status --porcelain 2>/dev/null | grep -v '^??' | head -1) ]] && echo ' (uncommitted changes)')"
+    echo "harness: $PEERS_SH ($(sha256sum "$PEERS_SH" | cut -c1-12))"
+} >"$OUT/versions.txt"
+
+# ---------------------------------------------------------------- prepare the node's configuration
+PREP_PID=""
+stop_prep() {
+    [[ -n $PREP_PID ]] || return 0
+    if kill -0 "$PREP_PID" 2>/dev/null; then
+        kill -TERM "$PREP_PID" 2>/dev/null
+        local i; for i in $(seq 1 100); do kill -0 "$PREP_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$PREP_PID" 2>/dev/null && { log "slb serve pid=$PREP_PID ignored TERM for 10 s, sending KILL"; kill -KILL "$PREP_PID" 2>/dev/null; }
+    fi
+    wait "$PREP_PID" 2>/dev/null
+    PREP_PID=""
+}
+trap 'stop_prep' EXIT
+trap 'stop_prep; exit 130' INT TERM HUP
+
+SERVE_ARGS=(serve --data-dir "$DATA" --api-addr "127.0.0.1:$SLB_API_PORT" --region local --zone local-a --zone local-b --address-pool 127.0.0.1/32)
+log "preparing $DATA: slb ${SERVE_ARGS[*]}"
+RUST_LOG=info "$SLB_BIN" "${SERVE_ARGS[@]}" >"$OUT/prepare-serve.log" 2>&1 &
+PREP_PID=$!
+up=0
+for i in $(seq 1 200); do   # <= 20 s
+    kill -0 "$PREP_PID" 2>/dev/null || break
+    if (exec 3<>"/dev/tcp/127.0.0.1/$SLB_API_PORT") 2>/dev/null; then up=1; break; fi
+    sleep 0.1
+done
+if [[ $up != 1 ]]; then
+    if grep -q panicked "$OUT/prepare-serve.log"; then grep -m1 -A1 panicked "$OUT/prepare-serve.log" >&2; else tail -20 "$OUT/prepare-serve.log" >&2; fi
+    die "slb serve did not answer on 127.0.0.1:$SLB_API_PORT (log: $OUT/prepare-serve.log)"
+fi
+
+call() {  # ACTION --Param value ... -> JSON on stdout; dies on an API error
+    local out rc
+    { printf '$ slb call'; printf ' %q' "$@"; echo; } >>"$OUT/prepare.log"
+    out=$("$SLB_BIN" call --endpoint "http://127.0.0.1:$SLB_API_PORT" --data-dir "$DATA" "$@" 2>&1); rc=$?
+    printf '%s\n' "$out" >>"$OUT/prepare.log"
+    (( rc == 0 )) || { printf '%s\n' "$out" >&2; die "slb call $1 failed (rc=$rc); log: $OUT/prepare.log"; }
+    printf '%s\n' "$out"
+}
+
+LB=$(call CreateLoadBalancer --RegionId local --Address 127.0.0.1 --AddressType intranet --LoadBalancerName bench-tcp | jq -r '.LoadBalancerId // empty')
+[[ -n $LB ]] || die "CreateLoadBalancer returned no LoadBalancerId (see $OUT/prepare.log)"
+HC=(--HealthCheckSwitch "$SLB_HEALTH_CHECK")
+[[ $SLB_HEALTH_CHECK == on ]] && HC+=(--HealthCheckType tcp --healthCheckInterval 2)
+
+# TCP throughput: listener -> the harness's iperf3 server (one backend, like the peers)
+call AddBackendServers --RegionId local --LoadBalancerId "$LB" \
+    --BackendServers '[{"ServerId":"127.0.0.1","Type":"ip","Weight":100}]' >/dev/null
+call CreateLoadBalancerTCPListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_TCP_PORT" \
+    --BackendServerPort "$IPERF_PORT" --Bandwidth -1 --Scheduler rr "${HC[@]}" >/dev/null
+call StartLoadBalancerListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_TCP_PORT" >/dev/null
+
+if [[ $HTTP == 1 ]]; then
+    # HTTP through an L4 listener: both nginx backends, round robin, as the peers' HTTP proxies
+    # (which terminate HTTP, so they are not the same work; see README).
+    GROUP=$(call CreateVServerGroup --RegionId local --LoadBalancerId "$LB" --VServerGroupName bench-http \
+        --BackendServers "[{\"ServerId\":\"127.0.0.1\",\"Type\":\"ip\",\"Port\":$BE1_PORT,\"Weight\":100},{\"ServerId\":\"127.0.0.1\",\"Type\":\"ip\",\"Port\":$BE2_PORT,\"Weight\":100}]" \
+        | jq -r '.VServerGroupId // empty')
+    [[ -n $GROUP ]] || die "CreateVServerGroup returned no VServerGroupId (see $OUT/prepare.log)"
+    call CreateLoadBalancerTCPListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_HTTP_PORT" \
+        --VServerGroupId "$GROUP" --Bandwidth -1 --Scheduler rr "${HC[@]}" >/dev/null
+    call StartLoadBalancerListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_HTTP_PORT" >/dev/null
+fi
+# a record of what was measured (not needed for the run, so failures here are not fatal)
+( call DescribeLoadBalancerAttribute --RegionId local --LoadBalancerId "$LB"
+  call DescribeLoadBalancerListeners --RegionId local --LoadBalancerId "$LB" ) >"$OUT/slb-config.json" 2>/dev/null
+
+# the listener must actually be bound before we rely on the restart restoring it
+for i in $(seq 1 50); do port_busy "$SLB_TCP_PORT" && break; sleep 0.1; done
+port_busy "$SLB_TCP_PORT" || die "the started listener is not listening on 127.0.0.1:$SLB_TCP_PORT (log: $OUT/prepare-serve.log)"
+stop_prep
+log "configured $LB: tcp :$SLB_TCP_PORT -> :$IPERF_PORT$([[ $HTTP == 1 ]] && echo ", tcp :$SLB_HTTP_PORT -> :$BE1_PORT,:$BE2_PORT (rr)"); health checks $SLB_HEALTH_CHECK; node stopped"
+for p in "$SLB_API_PORT" "$SLB_TCP_PORT"; do
+    for i in $(seq 1 50); do port_busy "$p" || break; sleep 0.1; done
+    port_busy "$p" && die "127.0.0.1:$p still in use after the preparing node stopped"
+done
+
+# ---------------------------------------------------------------- the measured run
+SECTIONS=${SECTIONS:-tcp$([[ $HTTP == 1 ]] && echo " $HTTP_SECTIONS")}
+RUNS=${RUNS:-1}; QUIET_WAIT=${QUIET_WAIT:-150}; RETRIES=${RETRIES:-2}; DUR=${DUR:-10}
+ntests=0; for s in $SECTIONS; do ntests=$((ntests + 4)); done
+TIMEOUT=${TIMEOUT:-$(( (QUIET_WAIT + DUR + 15) * (RETRIES + 1) * ntests * RUNS + 120 ))}
+
+# peers.sh runs `bash -c "exec $EXTRA_CMD"` pinned; env(1) execs, so the PID it records is slb's.
+EXTRA_CMD=$(printf '%q ' env "RUST_LOG=$SLB_LOG" "$SLB_BIN" "${SERVE_ARGS[@]}")
+env_vars=(EXTRA_NAME="$EXTRA_NAME" EXTRA_CMD="$EXTRA_CMD" EXTRA_TCP_PORT="$SLB_TCP_PORT"
+          SECTIONS="$SECTIONS" RUNS="$RUNS" QUIET_WAIT="$QUIET_WAIT" RETRIES="$RETRIES" DUR="$DUR"
+          PORT_BASE="$PORT_BASE" RUN_DIR="$RUN_DIR" RESULTS_DIR="$OUT")
+[[ $HTTP == 1 ]] && env_vars+=(EXTRA_HTTP_PORT="$SLB_HTTP_PORT")
+log "harness: SECTIONS='$SECTIONS' RUNS=$RUNS PIN=${PIN:-1}, at most ${TIMEOUT}s; raw output in $OUT"
+env "${env_vars[@]}" timeout --kill-after=30 "$TIMEOUT" "${PEERS_RUN[@]}" run </dev/null >"$OUT/peers-summary.md" 2>"$OUT/peers.log"
+rc=$?
+grep -E '^\[..:..:..\] (tcp|ka|close|ERROR|machine|foreign)' "$OUT/peers.log" >&2
+(( rc == 0 )) || { tail -15 "$OUT/peers.log" >&2; log "harness exited with rc=$rc (124 = TIMEOUT ${TIMEOUT}s reached); log: $OUT/peers.log"; }
+
+mapfile -t tsvs < <(find "$OUT" -name results.tsv | sort)
+(( ${#tsvs[@]} > 0 )) || die "no results.tsv produced (log: $OUT/peers.log)"
+{
+    echo "# bench/tcp.sh $STAMP: OpenSLB TCP listener vs nginx stream vs HAProxy mode tcp vs direct"
+    grep -h '^# \(peers.sh\|versions\|pinning\)' "${tsvs[0]}"
+    sed 's/^/# /' "$OUT/versions.txt"
+    table "${tsvs[@]}"
+} | tee "$OUT/table.md"
+log "table: $OUT/table.md; harness summary (all CPU columns): $OUT/peers-summary.md"
+exit "$rc"
