@@ -135,11 +135,11 @@ impl Listener {
             self.scheduler = v.into();
         }
         if let Some(raw) = optional(p, "Bandwidth") {
-            self.bandwidth = if raw == "-1" {
-                -1
-            } else {
-                int_in(p, "Bandwidth", 1..=5120i32)?.unwrap_or(-1)
-            };
+            if raw != "-1" {
+                int_in(p, "Bandwidth", 1..=5120i32)?;
+                return Err(unsupported("Bandwidth", "per-listener bandwidth limits"));
+            }
+            self.bandwidth = -1;
         }
         if let Some(v) = int_in(p, "PersistenceTimeout", 0..=3600u32)? {
             self.persistence_timeout = v;
@@ -155,7 +155,7 @@ impl Listener {
         }
         if let Some(v) = optional(p, "ProxyProtocolV2Enabled") {
             self.proxy_protocol_v2 = match v {
-                "true" => true,
+                "true" => return Err(unsupported("ProxyProtocolV2Enabled", "Proxy Protocol v2")),
                 "false" => false,
                 _ => {
                     return Err(ModelError::invalid_parameter(
@@ -168,7 +168,26 @@ impl Listener {
         if let Some(v) = text(p, "Description", 256)? {
             self.description = v;
         }
+        if optional(p, "MasterSlaveServerGroupId").is_some() {
+            return Err(unsupported(
+                "MasterSlaveServerGroupId",
+                "master/slave server groups",
+            ));
+        }
+        if on_off(p, "AclStatus")? == Some(true) {
+            return Err(unsupported("AclStatus", "access control lists"));
+        }
         self.health_check.apply(p)?;
         Ok(())
     }
+}
+
+/// A setting Alibaba has that this version does not enforce yet: refused rather than
+/// stored and silently ignored, so nobody believes it protects them.
+fn unsupported(param: &str, feature: &str) -> ModelError {
+    ModelError::new(
+        400,
+        format!("OperationUnsupported.{param}"),
+        format!("{feature} ({param}) are not supported by this OpenSLB version yet."),
+    )
 }

@@ -88,6 +88,8 @@ fn collect(p: &dyn ParamSource) -> std::collections::BTreeMap<String, String> {
         "HealthCheckHttpCode",
         "HealthCheckMethod",
         "VServerGroup",
+        "MasterSlaveServerGroupId",
+        "AclStatus",
         "VServerGroupId",
     ];
     NAMES

@@ -124,3 +124,49 @@ async fn all_unhealthy_still_forwards_and_check_off_reports_unavailable() {
     .await
     .expect("health check off reports unavailable");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_health_check_uses_uri_and_codes() {
+    let d = Daemon::start("127.61.12.0/24").await;
+    let (good, good_probes) = http_backend("good", 204).await;
+    let (bad, _) = http_backend("bad", 503).await;
+    let (lb, _) = d.create_lb().await;
+    let members = format!(
+        r#"[{{"ServerId":"127.0.0.1","Type":"ip","Port":{}}},{{"ServerId":"127.0.0.1","Type":"ip","Port":{}}}]"#,
+        good.port(),
+        bad.port()
+    );
+    let g = d
+        .ok(
+            "CreateVServerGroup",
+            &[("LoadBalancerId", &lb), ("BackendServers", &members)],
+        )
+        .await;
+    let group = g["VServerGroupId"].as_str().unwrap();
+    d.ok(
+        "CreateLoadBalancerTCPListener",
+        &[
+            ("LoadBalancerId", &lb),
+            ("ListenerPort", "7000"),
+            ("VServerGroupId", group),
+            ("HealthCheckType", "http"),
+            ("HealthCheckURI", "/health"),
+            ("HealthCheckHttpCode", "http_2xx,http_3xx"),
+            ("HealthCheckInterval", "1"),
+            ("UnhealthyThreshold", "2"),
+        ],
+    )
+    .await;
+    d.ok(
+        "StartLoadBalancerListener",
+        &[("LoadBalancerId", &lb), ("ListenerPort", "7000")],
+    )
+    .await;
+    eventually(Duration::from_secs(6), || async {
+        status_of(&d, &lb, good.port()).await == "normal"
+            && status_of(&d, &lb, bad.port()).await == "abnormal"
+    })
+    .await
+    .expect("204 on /health is normal, 503 is abnormal");
+    assert!(good_probes.load(std::sync::atomic::Ordering::SeqCst) > 0);
+}

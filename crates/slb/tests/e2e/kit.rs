@@ -355,3 +355,41 @@ where
     }
     None
 }
+
+/// An HTTP/1.x server that answers `/health` with `health_status` and anything else with
+/// 200 and its name; `requests` counts health requests.
+pub async fn http_backend(name: &str, health_status: u16) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let probes = Arc::new(AtomicUsize::new(0));
+    let count = probes.clone();
+    let name = name.to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let (count, name) = (count.clone(), name.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut n = 0;
+                while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") && n < buf.len() {
+                    match s.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => n += k,
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let status = if head.contains(" /health ") {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    health_status
+                } else {
+                    200
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
+                    name.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (addr, probes)
+}
