@@ -102,7 +102,7 @@ pub async fn create(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
                 lb.address = s.free_address(pool.hosts()).ok_or_else(|| {
                     ModelError::new(
                         400,
-                        "InsufficientBalance.AddressPool",
+                        "OperationFailed.NoFreeAddress",
                         format!("No free address is left in the address pool {pool}."),
                     )
                 })?;
