@@ -56,3 +56,76 @@ def test_v3_errors(v3):
     with pytest.raises(TeaException) as e:
         v3.describe_load_balancers(models.DescribeLoadBalancersRequest(region_id="elsewhere"))
     assert e.value.code == "InvalidRegionId.NotFound"
+
+
+def _http_backend():
+    """An HTTP server on 127.0.0.1 answering b'sdk-http' to every GET."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"sdk-http " + self.headers.get("X-Forwarded-For", "").encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_v3_http_listener_with_rules(v3):
+    import urllib.request
+
+    server = _http_backend()
+    try:
+        port = server.server_address[1]
+        lb = v3.create_load_balancer(models.CreateLoadBalancerRequest(region_id="local", load_balancer_name="sdk-http")).body
+        group = v3.create_vserver_group(
+            models.CreateVServerGroupRequest(
+                region_id="local",
+                load_balancer_id=lb.load_balancer_id,
+                backend_servers=json.dumps([{"ServerId": "127.0.0.1", "Type": "ip", "Port": port}]),
+            )
+        ).body
+        v3.create_load_balancer_httplistener(
+            models.CreateLoadBalancerHTTPListenerRequest(
+                region_id="local",
+                load_balancer_id=lb.load_balancer_id,
+                listener_port=7300,
+                backend_server_port=port,
+                bandwidth=-1,
+                sticky_session="off",
+                health_check="off",
+            )
+        )
+        v3.create_rules(
+            models.CreateRulesRequest(
+                region_id="local",
+                load_balancer_id=lb.load_balancer_id,
+                listener_port=7300,
+                rule_list=json.dumps([{"RuleName": "api", "Url": "/api", "VServerGroupId": group.vserver_group_id}]),
+            )
+        )
+        rules = v3.describe_rules(
+            models.DescribeRulesRequest(region_id="local", load_balancer_id=lb.load_balancer_id, listener_port=7300)
+        ).body
+        assert rules.rules.rule[0].url == "/api"
+        v3.start_load_balancer_listener(
+            models.StartLoadBalancerListenerRequest(region_id="local", load_balancer_id=lb.load_balancer_id, listener_port=7300)
+        )
+        with urllib.request.urlopen(f"http://{lb.address}:7300/api/x", timeout=5) as r:
+            assert r.read().startswith(b"sdk-http 127.0.0.1")
+        attr = v3.describe_load_balancer_httplistener_attribute(
+            models.DescribeLoadBalancerHTTPListenerAttributeRequest(
+                region_id="local", load_balancer_id=lb.load_balancer_id, listener_port=7300
+            )
+        ).body
+        assert attr.status == "running" and attr.sticky_session == "off"
+    finally:
+        server.shutdown()

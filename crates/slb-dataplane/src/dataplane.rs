@@ -9,9 +9,11 @@ use arc_swap::ArcSwap;
 use slb_core::HealthStatus;
 
 use crate::error::DataPlaneError;
+use crate::http::access_log::AccessLog;
+use crate::http::{HttpListenerRuntime, HttpShared};
 use crate::listener::{ListenerRuntime, ListenerShared};
-use crate::metrics::{self, Sample, FAMILIES};
-use crate::spec::{ListenerKey, ListenerSpec, PROTOCOL_TCP};
+use crate::metrics::{self, ListenerMetrics, Sample, FAMILIES};
+use crate::spec::{HttpListenerSpec, ListenerKey, ListenerSpec, PROTOCOL_HTTP, PROTOCOL_TCP};
 
 /// Health of one backend of one listener, as `DescribeHealthStatus` reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +32,8 @@ pub struct BackendHealthReport {
     pub status: HealthStatus,
 }
 
-/// The TCP data plane of one node. Cheap to clone: all clones drive the same listeners.
+/// The data plane of one node: TCP listeners ([`apply`](Self::apply)) and HTTP listeners
+/// ([`apply_http`](Self::apply_http)). Cheap to clone: all clones drive the same listeners.
 ///
 /// Must be used from within a tokio runtime (multi-thread recommended): listeners, probes
 /// and connections run as spawned tasks.
@@ -45,12 +48,83 @@ struct Inner {
     runtimes: tokio::sync::Mutex<BTreeMap<ListenerKey, ListenerRuntime>>,
     /// Lock-free view for `health` and `render_metrics`, republished after each `apply`.
     view: ArcSwap<Vec<Arc<ListenerShared>>>,
+    /// Running HTTP listeners; the async mutex serialises `apply_http` calls.
+    http_runtimes: tokio::sync::Mutex<BTreeMap<ListenerKey, HttpListenerRuntime>>,
+    /// Lock-free view of the HTTP listeners, republished after each `apply_http`.
+    http_view: ArcSwap<Vec<Arc<HttpShared>>>,
+    /// Access log handed to HTTP listeners started from now on.
+    access_log: std::sync::Mutex<Option<Arc<dyn AccessLog>>>,
 }
 
 impl DataPlane {
     /// An empty data plane with no listeners.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sends one entry per HTTP request to `log` (for HTTP listeners started after this
+    /// call; call it before the first [`apply_http`](Self::apply_http)).
+    pub fn with_access_log(self, log: Arc<dyn AccessLog>) -> Self {
+        *crate::backend::lock(&self.inner.access_log) = Some(log);
+        self
+    }
+
+    /// Makes `specs` the set of running HTTP listeners, with the same diff semantics as
+    /// [`apply`](Self::apply) (which manages TCP listeners only; the two sets are
+    /// independent). A changed spec swaps the snapshot without rebinding and without
+    /// closing keep-alive connections: their next request uses the new rules and backends.
+    /// A removed listener's socket is closed before this returns; its open connections end
+    /// at their idle timeout. Keys must have protocol [`PROTOCOL_HTTP`].
+    pub async fn apply_http(
+        &self,
+        specs: Vec<HttpListenerSpec>,
+    ) -> Vec<(ListenerKey, Result<(), DataPlaneError>)> {
+        let mut runtimes = self.inner.http_runtimes.lock().await;
+        let mut results: Vec<Option<(ListenerKey, Result<(), DataPlaneError>)>> =
+            Vec::with_capacity(specs.len());
+        let mut valid = Vec::with_capacity(specs.len());
+        let mut seen = HashSet::new();
+        for spec in specs {
+            if !seen.insert(spec.key.clone()) {
+                results.push(Some((spec.key, Err(DataPlaneError::DuplicateListener))));
+            } else if spec.key.protocol != PROTOCOL_HTTP {
+                let p = spec.key.protocol.clone();
+                results.push(Some((
+                    spec.key,
+                    Err(DataPlaneError::UnsupportedProtocol(p)),
+                )));
+            } else {
+                valid.push((results.len(), spec));
+                results.push(None);
+            }
+        }
+        let removed: Vec<ListenerKey> = runtimes
+            .keys()
+            .filter(|k| !valid.iter().any(|(_, s)| &s.key == *k))
+            .cloned()
+            .collect();
+        for key in removed {
+            if let Some(rt) = runtimes.remove(&key) {
+                rt.stop().await;
+            }
+        }
+        let log = crate::backend::lock(&self.inner.access_log).clone();
+        for (slot, spec) in valid {
+            let key = spec.key.clone();
+            let result = match runtimes.get_mut(&key) {
+                Some(rt) => rt.update(spec).await,
+                None => HttpListenerRuntime::start(spec, log.clone()).map(|rt| {
+                    runtimes.insert(key.clone(), rt);
+                }),
+            };
+            if let Err(e) = &result {
+                tracing::warn!(listener = %key, error = %e, "http listener not applied");
+            }
+            results[slot] = Some((key, result));
+        }
+        let view: Vec<Arc<HttpShared>> = runtimes.values().map(|rt| rt.shared.clone()).collect();
+        self.inner.http_view.store(Arc::new(view));
+        results.into_iter().flatten().collect()
     }
 
     /// Makes `specs` the set of running listeners and returns one result per spec, in
@@ -121,12 +195,17 @@ impl DataPlane {
     /// port the kernel chose when the spec asked for port 0. `None` when not running.
     pub fn local_addr(&self, key: &ListenerKey) -> Option<SocketAddr> {
         let view = self.inner.view.load();
-        view.iter()
+        if let Some(l) = view.iter().find(|l| &l.key == key) {
+            return Some(*crate::backend::lock(&l.local_addr));
+        }
+        let http = self.inner.http_view.load();
+        http.iter()
             .find(|l| &l.key == key)
             .map(|l| *crate::backend::lock(&l.local_addr))
     }
 
-    /// Health of every backend of every running listener, in listener key order.
+    /// Health of every backend of every running listener: TCP listeners in key order, then
+    /// HTTP listeners in key order (each distinct backend of an HTTP listener once).
     pub fn health(&self) -> Vec<BackendHealthReport> {
         let view = self.inner.view.load();
         let mut out = Vec::new();
@@ -146,44 +225,105 @@ impl DataPlane {
                 });
             }
         }
+        for l in self.inner.http_view.load().iter() {
+            let snap = l.snapshot.load();
+            let enabled = snap.spec.health.is_some();
+            for b in snap.unique_backends() {
+                out.push(BackendHealthReport {
+                    key: l.key.clone(),
+                    server_id: b.server_id.clone(),
+                    addr: b.addr,
+                    port: b.addr.port(),
+                    status: if enabled {
+                        b.state.status()
+                    } else {
+                        HealthStatus::Unknown
+                    },
+                });
+            }
+        }
         out
     }
 
     /// Appends all data-plane metrics in Prometheus text format (names in [`metrics`]).
     pub fn render_metrics(&self, out: &mut String) {
-        let view = self.inner.view.load();
+        /// One listener's counters and (backend key, healthy, active) per distinct backend.
+        struct View<'a> {
+            key: &'a ListenerKey,
+            metrics: &'a ListenerMetrics,
+            backends: Vec<(String, u64, u64)>,
+        }
+        let tcp = self.inner.view.load();
+        let http = self.inner.http_view.load();
+        let mut views = Vec::new();
+        for l in tcp.iter() {
+            let snap = l.snapshot.load();
+            let mut seen = HashSet::new();
+            let backends = snap
+                .backends
+                .iter()
+                .filter(|b| seen.insert(b.addr))
+                .map(|b| {
+                    let healthy = u64::from(!snap.health_enabled || b.state.health_ok());
+                    (b.key.clone(), healthy, u64::from(b.state.active()))
+                })
+                .collect();
+            views.push(View {
+                key: &l.key,
+                metrics: &l.metrics,
+                backends,
+            });
+        }
+        for l in http.iter() {
+            let snap = l.snapshot.load();
+            let enabled = snap.spec.health.is_some();
+            let backends = snap
+                .unique_backends()
+                .into_iter()
+                .map(|b| {
+                    let healthy = u64::from(!enabled || b.state.health_ok());
+                    (b.key.clone(), healthy, u64::from(b.state.active()))
+                })
+                .collect();
+            views.push(View {
+                key: &l.key,
+                metrics: &l.metrics,
+                backends,
+            });
+        }
         for (family, (name, _, _)) in FAMILIES.iter().enumerate() {
             let mut samples = Vec::new();
-            for l in view.iter() {
-                if let Some(value) = l.metrics.value(name) {
+            for v in &views {
+                if let Some(value) = v.metrics.value(name) {
                     samples.push(Sample {
-                        key: &l.key,
+                        key: v.key,
                         backend: None,
                         value,
                     });
                     continue;
                 }
-                let snap = l.snapshot.load();
-                let mut seen = HashSet::new();
-                for b in snap.backends.iter().filter(|b| seen.insert(b.addr)) {
+                for (backend, healthy, active) in &v.backends {
                     let value = if *name == metrics::BACKEND_HEALTHY {
-                        u64::from(!snap.health_enabled || b.state.health_ok())
+                        *healthy
                     } else {
-                        u64::from(b.state.active())
+                        *active
                     };
                     samples.push(Sample {
-                        key: &l.key,
-                        backend: Some(b.key.clone()),
+                        key: v.key,
+                        backend: Some(backend.clone()),
                         value,
                     });
                 }
             }
             metrics::render_family(out, family, &samples);
         }
+        let http_counters: Vec<_> = http.iter().map(|l| (&l.key, &l.http)).collect();
+        metrics::render_http(out, &http_counters);
     }
 
-    /// Stops every listener, as `apply(vec![])` does.
+    /// Stops every TCP and HTTP listener, as `apply(vec![])` and `apply_http(vec![])` do.
     pub async fn shutdown(&self) {
         self.apply(Vec::new()).await;
+        self.apply_http(Vec::new()).await;
     }
 }

@@ -17,9 +17,9 @@ pub enum DataPlaneError {
         #[source]
         source: std::io::Error,
     },
-    /// The spec asks for a protocol this data plane does not serve (only `tcp`). Caused by the
-    /// caller; retrying the same spec fails again.
-    #[error("unsupported listener protocol {0:?}; this data plane serves tcp only")]
+    /// The spec's protocol does not belong to the call: `apply` serves `tcp`, `apply_http`
+    /// serves `http`. Caused by the caller; retrying the same spec fails again.
+    #[error("unsupported listener protocol {0:?} here; apply serves tcp, apply_http serves http")]
     UnsupportedProtocol(String),
     /// The same listener key appears more than once in one `apply` call; only the first
     /// occurrence is applied. Caused by the caller.

@@ -1,4 +1,4 @@
-//! OpenSLB's tokio data plane: layer-4 TCP listeners, backend selection, proxying, health
+//! OpenSLB's tokio data plane: layer-4 TCP and layer-7 HTTP listeners, backend selection, proxying, health
 //! probes and atomic configuration swaps.
 //!
 //! The control plane describes the desired listeners as plain [`ListenerSpec`]s and calls
@@ -10,12 +10,14 @@
 //! Layout: [`spec`] (input), `dataplane.rs` (the handle and the diff), `listener.rs` (one
 //! listener's lifecycle), `snapshot.rs` and `backend.rs` (immutable config beside live
 //! state), `tcp/` (bind, accept, connect with retries, relay), `health/` (probes),
-//! `persistence.rs`, [`metrics`] (names and counters).
+//! `persistence.rs`, [`metrics`] (names and counters), [`http`] (layer-7 listeners, fed by
+//! [`DataPlane::apply_http`]).
 
 mod backend;
 mod dataplane;
 mod error;
 mod health;
+pub mod http;
 mod listener;
 pub mod metrics;
 mod persistence;
@@ -26,12 +28,15 @@ mod tcp;
 pub use dataplane::{BackendHealthReport, DataPlane};
 pub use error::DataPlaneError;
 pub use health::{MAX_STATUS_LINE, MIN_PROBE_INTERVAL};
+pub use http::access_log::{AccessLog, AccessLogEntry, JsonLinesAccessLog};
 pub use persistence::PURGE_EVERY;
 pub use slb_core::{HealthStatus, HttpCodes, SchedulerKind};
 pub use snapshot::FORWARD_WHEN_ALL_UNHEALTHY;
 pub use spec::{
-    BackendSpec, HealthCheckKind, HealthCheckSpec, HttpMethod, ListenerKey, ListenerSpec,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_ESTABLISHED_TIMEOUT, PROTOCOL_TCP,
+    BackendSpec, ForwardedHeaders, HealthCheckKind, HealthCheckSpec, HttpListenerSpec, HttpMethod,
+    HttpRuleSpec, ListenerKey, ListenerSpec, StickySpec, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_ESTABLISHED_TIMEOUT, DEFAULT_HTTP_IDLE_TIMEOUT, DEFAULT_HTTP_REQUEST_TIMEOUT,
+    PROTOCOL_HTTP, PROTOCOL_TCP,
 };
 pub use tcp::accept::ACCEPT_ERROR_BACKOFF;
 pub use tcp::bind::LISTEN_BACKLOG;

@@ -26,6 +26,114 @@ pub const BACKEND_HEALTHY: &str = "slb_backend_healthy";
 /// Gauge: connections currently open (or being connected) to a backend.
 pub const BACKEND_ACTIVE_CONNECTIONS: &str = "slb_backend_active_connections";
 
+/// Counter: HTTP responses sent to clients by an HTTP listener, labelled by status class
+/// (`class="2xx"`), including the balancer's own error pages.
+pub const HTTP_REQUESTS_TOTAL: &str = "slb_http_requests_total";
+/// Counter: HTTP requests answered 504 because the backend sent no response head within the
+/// listener's request timeout.
+pub const HTTP_UPSTREAM_TIMEOUTS_TOTAL: &str = "slb_http_upstream_timeouts_total";
+
+/// Histogram: seconds from a request head's arrival to the end of its response body (or the
+/// client going away), per HTTP listener.
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "slb_http_request_duration_seconds";
+
+/// Upper bounds (seconds) of the [`HTTP_REQUEST_DURATION_SECONDS`] buckets; `+Inf` is implied.
+pub const HTTP_DURATION_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+];
+
+/// Status classes of [`HTTP_REQUESTS_TOTAL`], in label order.
+pub const HTTP_STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// HTTP-only counters of one HTTP listener (beside its [`ListenerMetrics`], where
+/// `slb_listener_backend_connect_failures_total` counts failed backend requests).
+#[derive(Debug, Default)]
+pub struct HttpMetrics {
+    /// See [`HTTP_REQUESTS_TOTAL`]; index into [`HTTP_STATUS_CLASSES`].
+    pub requests_by_class: [AtomicU64; 5],
+    /// See [`HTTP_UPSTREAM_TIMEOUTS_TOTAL`].
+    pub upstream_timeouts: AtomicU64,
+    /// Non-cumulative bucket counts of [`HTTP_REQUEST_DURATION_SECONDS`]; the last one is
+    /// `+Inf`.
+    pub duration_buckets: [AtomicU64; 13],
+    /// Sum of observed durations in microseconds.
+    pub duration_sum_micros: AtomicU64,
+}
+
+impl HttpMetrics {
+    /// Counts one response.
+    pub fn count_status(&self, status: http::StatusCode) {
+        let i = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
+        self.requests_by_class[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records one request duration.
+    pub fn observe_duration(&self, d: std::time::Duration) {
+        let secs = d.as_secs_f64();
+        let i = HTTP_DURATION_BUCKETS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(HTTP_DURATION_BUCKETS.len());
+        self.duration_buckets[i].fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.duration_sum_micros
+            .fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+/// Appends the HTTP-only families for `listeners` (key and counters).
+pub(crate) fn render_http(out: &mut String, listeners: &[(&ListenerKey, &HttpMetrics)]) {
+    let labels = |k: &ListenerKey| {
+        format!(
+            "load_balancer_id=\"{}\",port=\"{}\",protocol=\"{}\"",
+            escape(&k.load_balancer_id),
+            k.port,
+            escape(&k.protocol)
+        )
+    };
+    let _ = writeln!(
+        out,
+        "# HELP {HTTP_REQUESTS_TOTAL} HTTP responses sent to clients, by status class."
+    );
+    let _ = writeln!(out, "# TYPE {HTTP_REQUESTS_TOTAL} counter");
+    for (k, m) in listeners {
+        for (i, class) in HTTP_STATUS_CLASSES.iter().enumerate() {
+            let v = m.requests_by_class[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{HTTP_REQUESTS_TOTAL}{{{},class=\"{class}\"}} {v}",
+                labels(k)
+            );
+        }
+    }
+    let name = HTTP_REQUEST_DURATION_SECONDS;
+    let _ = writeln!(
+        out,
+        "# HELP {name} Seconds from request head to the end of the response body."
+    );
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (k, m) in listeners {
+        let l = labels(k);
+        let mut cumulative = 0;
+        for (i, c) in m.duration_buckets.iter().enumerate() {
+            cumulative += c.load(Ordering::Relaxed);
+            let le = HTTP_DURATION_BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+            let _ = writeln!(out, "{name}_bucket{{{l},le=\"{le}\"}} {cumulative}");
+        }
+        let sum = m.duration_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{{l}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{l}}} {cumulative}");
+    }
+    let _ = writeln!(out, "# HELP {HTTP_UPSTREAM_TIMEOUTS_TOTAL} Requests answered 504: no response head within the request timeout.");
+    let _ = writeln!(out, "# TYPE {HTTP_UPSTREAM_TIMEOUTS_TOTAL} counter");
+    for (k, m) in listeners {
+        let v = m.upstream_timeouts.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{HTTP_UPSTREAM_TIMEOUTS_TOTAL}{{{}}} {v}", labels(k));
+    }
+}
+
 /// Counters of one listener. Shared by its accept loop and all its connections; survives
 /// snapshot swaps.
 #[derive(Debug, Default)]

@@ -12,15 +12,16 @@ use slb_core::{HttpCodes, SchedulerKind};
 
 /// Identity of a listener: Alibaba keys listeners by (instance, `ListenerPort`, protocol).
 ///
-/// Two specs with the same key describe the same listener, so [`DataPlane::apply`]
-/// (crate::DataPlane::apply) updates it in place instead of rebinding.
+/// Two specs with the same key describe the same listener, so
+/// [`DataPlane::apply`](crate::DataPlane::apply) updates it in place instead of rebinding.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListenerKey {
     /// `LoadBalancerId` of the instance the listener belongs to.
     pub load_balancer_id: String,
     /// `ListenerPort` (the frontend port).
     pub port: u16,
-    /// Lowercase protocol; this data plane serves `"tcp"` only (see [`PROTOCOL_TCP`]).
+    /// Lowercase protocol: `"tcp"` ([`PROTOCOL_TCP`]) for `apply`, `"http"`
+    /// ([`PROTOCOL_HTTP`]) for `apply_http`.
     pub protocol: String,
 }
 
@@ -151,4 +152,110 @@ impl HttpMethod {
             Self::Get => "GET",
         }
     }
+}
+
+/// The protocol value of an HTTP listener's [`ListenerKey`].
+pub const PROTOCOL_HTTP: &str = "http";
+
+/// Alibaba's default `IdleTimeout` of an HTTP listener (client keep-alive): 15 s.
+pub const DEFAULT_HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Alibaba's default `RequestTimeout` of an HTTP listener: 60 s.
+pub const DEFAULT_HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl ListenerKey {
+    /// Convenience constructor for an `http` listener.
+    pub fn http(load_balancer_id: impl Into<String>, port: u16) -> Self {
+        Self {
+            load_balancer_id: load_balancer_id.into(),
+            port,
+            protocol: PROTOCOL_HTTP.to_owned(),
+        }
+    }
+}
+
+/// Everything the data plane needs to run one layer-7 HTTP listener
+/// (see [`DataPlane::apply_http`](crate::DataPlane::apply_http)).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpListenerSpec {
+    /// Which listener this is; `protocol` must be [`PROTOCOL_HTTP`].
+    pub key: ListenerKey,
+    /// Local address to accept on. Changing it is the only change that rebinds the socket.
+    pub bind: SocketAddr,
+    /// The listener's default server group (or `VServerGroupId`), resolved to addresses;
+    /// used when no rule matches.
+    pub default_backends: Vec<BackendSpec>,
+    /// Forwarding rules, already sorted most-specific-first by the caller; the first rule
+    /// that matches wins.
+    pub rules: Vec<HttpRuleSpec>,
+    /// Scheduling algorithm for every group of the listener (`wrr`, `wlc` or `rr`).
+    pub scheduler: SchedulerKind,
+    /// Health check settings; probes run once per distinct backend address of the listener.
+    pub health: Option<HealthCheckSpec>,
+    /// Cookie session persistence; `None` is off.
+    pub sticky: Option<StickySpec>,
+    /// Which `X-Forwarded-*`/`SLB-*` headers are added (X-Forwarded-For always is).
+    pub forwarded: ForwardedHeaders,
+    /// Client keep-alive idle timeout (Alibaba `IdleTimeout`, default 15 s,
+    /// [`DEFAULT_HTTP_IDLE_TIMEOUT`]). Also bounds the time a client may take to send a
+    /// request head. Zero means the default.
+    pub idle_timeout: Duration,
+    /// No response head from the backend within this time answers 504 (Alibaba
+    /// `RequestTimeout`, default 60 s, [`DEFAULT_HTTP_REQUEST_TIMEOUT`]). Zero means the default.
+    pub request_timeout: Duration,
+    /// Compress text responses with gzip when the client accepts it (Alibaba default on).
+    pub gzip: bool,
+    /// `ListenerForward` on with `ForwardPort`: every request is answered with a 301 redirect
+    /// to `https://host:port/path?query`.
+    pub redirect_https_port: Option<u16>,
+    /// Node secret that signs insert-mode sticky cookies, so a client cannot choose an
+    /// arbitrary backend.
+    pub cookie_key: [u8; 32],
+}
+
+/// One forwarding rule (Alibaba `CreateRules`): requests whose host and path match go to
+/// `backends` instead of the listener's default group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpRuleSpec {
+    /// Alibaba `RuleId`, for logs.
+    pub rule_id: String,
+    /// Exact host (`www.example.com`) or wildcard (`*.example.com`, one or more labels);
+    /// compared case-insensitively without the port. `None` matches every host.
+    pub domain: Option<String>,
+    /// Path prefix (`/api`); `None` matches every path.
+    pub url: Option<String>,
+    /// The rule's server group, resolved to addresses.
+    pub backends: Vec<BackendSpec>,
+}
+
+/// Cookie session persistence (Alibaba `StickySession` on).
+#[derive(Clone, Debug, PartialEq)]
+pub enum StickySpec {
+    /// `StickySessionType=insert`: the balancer sets a signed `SERVERID` cookie naming the
+    /// backend, valid for `cookie_timeout` (`CookieTimeout`).
+    Insert {
+        /// Cookie lifetime (`Max-Age`).
+        cookie_timeout: Duration,
+    },
+    /// `StickySessionType=server`: the balancer remembers which backend set the named
+    /// cookie (`Cookie`) and routes requests carrying its value there.
+    Server {
+        /// Name of the backend's own cookie.
+        cookie: String,
+    },
+}
+
+/// Optional forwarded headers of an HTTP listener (`X-Forwarded-For` is always added).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForwardedHeaders {
+    /// `X-Forwarded-Proto: http` (`XForwardedFor_proto`).
+    pub proto: bool,
+    /// `SLB-IP`: the listener address (`XForwardedFor_SLBIP`).
+    pub slb_ip: bool,
+    /// `SLB-ID`: the load balancer id (`XForwardedFor_SLBID`).
+    pub slb_id: bool,
+    /// `X-Forwarded-Port`: the listener port.
+    pub port: bool,
+    /// `X-Forwarded-Client-srcport`: the client's source port (`XForwardedFor_ClientSrcPort`).
+    pub client_src_port: bool,
 }

@@ -1,5 +1,5 @@
-//! OpenSLB's resource model: the load balancer instances, listeners, backend servers and
-//! VServer groups of Alibaba SLB API 2014-05-15, with the validation rules and state
+//! OpenSLB's resource model: the load balancer instances, listeners, forwarding rules,
+//! backend servers and VServer groups of Alibaba SLB API 2014-05-15, with the validation rules and state
 //! transitions that every entry point (API, config file, store replay) shares.
 //!
 //! No I/O lives here: the store persists a [`State`], the API turns requests into calls on
@@ -8,16 +8,20 @@
 pub mod backend;
 pub mod error;
 pub mod health_check;
+pub mod http_listener;
 pub mod listener;
 pub mod load_balancer;
 pub mod params;
+pub mod rule;
 pub mod state;
 pub mod vserver_group;
 
 pub use backend::{BackendServer, ServerType};
 pub use error::ModelError;
 pub use health_check::HealthCheck;
+pub use http_listener::{HttpSettings, StickySession};
 pub use listener::{Listener, ListenerKey, ListenerStatus, Protocol};
 pub use load_balancer::{LoadBalancer, LoadBalancerStatus};
+pub use rule::{rule_order, Rule};
 pub use state::State;
 pub use vserver_group::VServerGroup;

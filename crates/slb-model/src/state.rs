@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::listener::ListenerStatus;
 use crate::{
     BackendServer, Listener, ListenerKey, LoadBalancer, LoadBalancerStatus, ModelError, Protocol,
-    VServerGroup,
+    Rule, VServerGroup,
 };
 
 /// Most members a server group may hold (Alibaba's default quota is 200 per group).
@@ -24,6 +24,9 @@ pub struct State {
     pub load_balancers: BTreeMap<String, LoadBalancer>,
     pub listeners: BTreeMap<ListenerKey, Listener>,
     pub vserver_groups: BTreeMap<String, VServerGroup>,
+    /// Forwarding rules of HTTP listeners, by rule id (absent in states stored before rules).
+    #[serde(default)]
+    pub rules: BTreeMap<String, Rule>,
 }
 
 impl State {
@@ -92,7 +95,8 @@ impl State {
         Ok(())
     }
 
-    /// Deletes an instance with its listeners and server groups, unless delete protection is on.
+    /// Deletes an instance with its listeners, rules and server groups, unless delete
+    /// protection is on.
     pub fn delete_load_balancer(&mut self, id: &str) -> Result<(), ModelError> {
         if self.load_balancer(id)?.delete_protection {
             return Err(ModelError::new(
@@ -103,6 +107,7 @@ impl State {
         }
         self.load_balancers.remove(id);
         self.listeners.retain(|k, _| k.load_balancer_id != id);
+        self.rules.retain(|_, r| r.load_balancer_id != id);
         self.vserver_groups.retain(|_, g| g.load_balancer_id != id);
         Ok(())
     }
@@ -129,12 +134,17 @@ impl State {
         Ok(())
     }
 
-    /// Adds a listener. Its port must be free for its protocol on the instance, and it needs
-    /// either a `BackendServerPort` or a VServer group of the same instance.
+    /// Adds a listener. Its port must be free on the instance (TCP, HTTP and HTTPS share one
+    /// port space, UDP has its own), and it needs either a `BackendServerPort` or a VServer
+    /// group of the same instance (an HTTP listener that only redirects needs neither).
     pub fn create_listener(&mut self, listener: Listener) -> Result<(), ModelError> {
         let lb = listener.key.load_balancer_id.clone();
         self.load_balancer(&lb)?;
-        if self.listeners.contains_key(&listener.key) {
+        let space = listener.key.protocol.port_space();
+        if self
+            .listeners_of(&lb)
+            .any(|l| l.key.port == listener.key.port && l.key.protocol.port_space() == space)
+        {
             return Err(ModelError::new(
                 400,
                 "ListenerAlreadyExists",
@@ -174,7 +184,7 @@ impl State {
                     ));
                 }
             }
-            None if l.backend_server_port.is_none() => {
+            None if l.backend_server_port.is_none() && l.forward_port().is_none() => {
                 return Err(crate::params::missing("BackendServerPort"));
             }
             None => {}
@@ -197,7 +207,7 @@ impl State {
         Ok(())
     }
 
-    /// Deletes one listener.
+    /// Deletes one listener with its forwarding rules.
     pub fn delete_listener(
         &mut self,
         lb: &str,
@@ -206,6 +216,7 @@ impl State {
     ) -> Result<(), ModelError> {
         let key = self.find_listener(lb, port, protocol)?.key.clone();
         self.listeners.remove(&key);
+        self.rules.retain(|_, r| r.listener_key() != key);
         Ok(())
     }
 
@@ -305,7 +316,7 @@ impl State {
         Ok(())
     }
 
-    /// Deletes a group that no listener uses.
+    /// Deletes a group that no listener or forwarding rule uses.
     pub fn delete_vserver_group(&mut self, id: &str) -> Result<(), ModelError> {
         self.group_mut(id)?;
         if let Some(l) = self
@@ -319,6 +330,16 @@ impl State {
                 format!(
                     "The VServer group is used by the listener on port {}; detach it first.",
                     l.key.port
+                ),
+            ));
+        }
+        if let Some(r) = self.rules.values().find(|r| r.vserver_group_id == id) {
+            return Err(ModelError::new(
+                400,
+                "RspoolVipExist",
+                format!(
+                    "The VServer group is used by forwarding rule \"{}\"; delete or change the rule first.",
+                    r.id
                 ),
             ));
         }

@@ -10,6 +10,7 @@ use slb_model::State;
 const LB: &str = "lb/";
 const LISTENER: &str = "listener/";
 const GROUP: &str = "vsg/";
+const RULE: &str = "rule/";
 
 /// Every resource of `state` as (key, JSON bytes).
 pub fn encode(state: &State) -> BTreeMap<String, Vec<u8>> {
@@ -22,6 +23,9 @@ pub fn encode(state: &State) -> BTreeMap<String, Vec<u8>> {
     }
     for (id, g) in &state.vserver_groups {
         out.insert(format!("{GROUP}{id}"), to_json(g));
+    }
+    for (id, r) in &state.rules {
+        out.insert(format!("{RULE}{id}"), to_json(r));
     }
     out
 }
@@ -39,6 +43,9 @@ pub fn decode<'a>(rows: impl IntoIterator<Item = (String, &'a [u8])>) -> Result<
         } else if key.starts_with(GROUP) {
             let g: slb_model::VServerGroup = from_json(&key, bytes)?;
             state.vserver_groups.insert(g.id.clone(), g);
+        } else if key.starts_with(RULE) {
+            let r: slb_model::Rule = from_json(&key, bytes)?;
+            state.rules.insert(r.id.clone(), r);
         } else {
             return Err(format!("unknown resource key {key:?} in the database"));
         }
@@ -69,4 +76,42 @@ pub fn diff(old: &State, new: &State) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
         .cloned()
         .collect();
     (puts, deletes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slb_model::{Listener, LoadBalancer, Protocol, Rule, VServerGroup};
+
+    #[test]
+    fn http_listeners_and_rules_round_trip() {
+        let mut s = State::default();
+        s.create_load_balancer(LoadBalancer::new("lb-1", "127.0.0.1".parse().unwrap()))
+            .unwrap();
+        s.create_vserver_group(VServerGroup {
+            id: "rsp-1".into(),
+            name: "g".into(),
+            load_balancer_id: "lb-1".into(),
+            backend_servers: Vec::new(),
+        })
+        .unwrap();
+        let mut l = Listener::new_http("lb-1", 80);
+        l.vserver_group_id = Some("rsp-1".into());
+        s.create_listener(l).unwrap();
+        s.create_rules(vec![Rule {
+            id: "rule-1".into(),
+            load_balancer_id: "lb-1".into(),
+            listener_port: 80,
+            protocol: Protocol::Http,
+            name: "r".into(),
+            domain: Some("*.example.com".into()),
+            url: Some("/a".into()),
+            vserver_group_id: "rsp-1".into(),
+        }])
+        .unwrap();
+        let rows = encode(&s);
+        assert!(rows.contains_key("rule/rule-1"));
+        let back = decode(rows.iter().map(|(k, v)| (k.clone(), v.as_slice()))).unwrap();
+        assert_eq!(back, s);
+    }
 }

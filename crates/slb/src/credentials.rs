@@ -107,6 +107,31 @@ fn random_token(len: usize) -> String {
         .collect()
 }
 
+/// The node secret that signs insert-mode sticky cookies: 32 random bytes kept in
+/// `data_dir/cookie.key` (0600), so cookies stay valid across restarts.
+pub fn cookie_key(data_dir: &Path) -> Result<[u8; 32]> {
+    let path = data_dir.join("cookie.key");
+    if let Ok(bytes) = fs::read(&path) {
+        if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
+            return Ok(key);
+        }
+        bail!(
+            "{} is not 32 bytes; remove it to generate a new key",
+            path.display()
+        );
+    }
+    let key: [u8; 32] = rand::random();
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(&key)?;
+    f.sync_all()?;
+    Ok(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         region: "local".into(),
         zones: zones.iter().map(|z| z.to_string()).collect(),
         address_pool: "127.1.0.0/16".parse()?,
+        access_log: None,
     })
     .await?;
     let client = Client::new(

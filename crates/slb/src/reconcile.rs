@@ -1,42 +1,114 @@
 //! Compiles the stored state into the data plane's desired listener set.
 //!
 //! Pure: the same state always yields the same specs, so the data plane can diff them.
-//! Only TCP listeners have a data plane yet; other protocols are skipped.
+//! TCP listeners become [`ListenerSpec`]s, HTTP listeners [`HttpListenerSpec`]s; HTTPS
+//! and UDP have no data plane yet and are skipped.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use slb_dataplane::spec::{
-    BackendSpec, HealthCheckKind, HealthCheckSpec, HttpMethod, ListenerKey, ListenerSpec,
-    DEFAULT_CONNECT_TIMEOUT,
+    BackendSpec, ForwardedHeaders, HealthCheckKind, HealthCheckSpec, HttpListenerSpec, HttpMethod,
+    HttpRuleSpec, ListenerKey, ListenerSpec, StickySpec, DEFAULT_CONNECT_TIMEOUT,
 };
-use slb_model::{Listener, ListenerStatus, LoadBalancerStatus, Protocol, State};
+use slb_model::{
+    rule_order, Listener, ListenerStatus, LoadBalancerStatus, Protocol, State, StickySession,
+};
 
-/// One spec per listener that should accept connections now: running, on an active instance.
-pub fn desired_listeners(state: &State) -> Vec<ListenerSpec> {
+/// Running listeners of `protocol` on active instances, with their instance address.
+fn serving(state: &State, protocol: Protocol) -> impl Iterator<Item = (&Listener, IpAddr)> {
     state
         .listeners
         .values()
-        .filter(|l| l.key.protocol == Protocol::Tcp && l.status == ListenerStatus::Running)
+        .filter(move |l| l.key.protocol == protocol && l.status == ListenerStatus::Running)
         .filter_map(|l| {
             let lb = state.load_balancers.get(&l.key.load_balancer_id)?;
-            (lb.status == LoadBalancerStatus::Active).then(|| compile(state, l, lb.address))
+            (lb.status == LoadBalancerStatus::Active).then_some((l, lb.address))
+        })
+}
+
+/// One spec per TCP listener that should accept connections now.
+pub fn desired_listeners(state: &State) -> Vec<ListenerSpec> {
+    serving(state, Protocol::Tcp)
+        .map(|(l, address)| compile(state, l, address))
+        .collect()
+}
+
+/// One spec per HTTP listener that should accept connections now. `cookie_key` signs
+/// insert-mode sticky cookies (a node secret).
+pub fn desired_http_listeners(state: &State, cookie_key: [u8; 32]) -> Vec<HttpListenerSpec> {
+    serving(state, Protocol::Http)
+        .filter_map(|(l, address)| {
+            let http = l.http.as_ref()?;
+            let rules: Vec<_> = state.rules_of(&l.key).collect();
+            let rules = rule_order(&rules)
+                .into_iter()
+                .map(|r| HttpRuleSpec {
+                    rule_id: r.id.clone(),
+                    domain: r.domain.clone(),
+                    url: r.url.clone(),
+                    backends: group_backends(state, &r.vserver_group_id),
+                })
+                .collect();
+            Some(HttpListenerSpec {
+                key: key_of(l),
+                bind: SocketAddr::new(address, l.key.port),
+                default_backends: listener_backends(state, l),
+                rules,
+                scheduler: l.scheduler.parse().unwrap_or_default(),
+                health: health(l),
+                sticky: match &http.sticky_session {
+                    StickySession::Off => None,
+                    StickySession::Insert { cookie_timeout } => Some(StickySpec::Insert {
+                        cookie_timeout: Duration::from_secs((*cookie_timeout).into()),
+                    }),
+                    StickySession::Server { cookie } => Some(StickySpec::Server {
+                        cookie: cookie.clone(),
+                    }),
+                },
+                forwarded: ForwardedHeaders {
+                    proto: http.x_forwarded_for_proto,
+                    slb_ip: http.x_forwarded_for_slb_ip,
+                    slb_id: http.x_forwarded_for_slb_id,
+                    port: http.x_forwarded_for_slb_port,
+                    client_src_port: http.x_forwarded_for_client_src_port,
+                },
+                idle_timeout: Duration::from_secs(http.idle_timeout.into()),
+                request_timeout: Duration::from_secs(http.request_timeout.into()),
+                gzip: http.gzip,
+                redirect_https_port: http.forward_port,
+                cookie_key,
+            })
         })
         .collect()
 }
 
-fn compile(state: &State, l: &Listener, address: std::net::IpAddr) -> ListenerSpec {
-    let backends = match &l.vserver_group_id {
-        Some(id) => state
-            .vserver_groups
-            .get(id)
-            .map(|g| {
-                g.backend_servers
-                    .iter()
-                    .filter_map(|m| Some(backend(m, m.port?)))
-                    .collect()
-            })
-            .unwrap_or_default(),
+fn key_of(l: &Listener) -> ListenerKey {
+    ListenerKey {
+        load_balancer_id: l.key.load_balancer_id.clone(),
+        port: l.key.port,
+        protocol: l.key.protocol.as_str().to_string(),
+    }
+}
+
+/// The members of a VServer group with their own ports (empty if the group is gone).
+fn group_backends(state: &State, id: &str) -> Vec<BackendSpec> {
+    state
+        .vserver_groups
+        .get(id)
+        .map(|g| {
+            g.backend_servers
+                .iter()
+                .filter_map(|m| Some(backend(m, m.port?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The listener's VServer group, or the instance's default group on `BackendServerPort`.
+fn listener_backends(state: &State, l: &Listener) -> Vec<BackendSpec> {
+    match &l.vserver_group_id {
+        Some(id) => group_backends(state, id),
         None => {
             let port = l.backend_server_port.unwrap_or(l.key.port);
             state.load_balancers[&l.key.load_balancer_id]
@@ -45,9 +117,28 @@ fn compile(state: &State, l: &Listener, address: std::net::IpAddr) -> ListenerSp
                 .map(|m| backend(m, port))
                 .collect()
         }
-    };
+    }
+}
+
+fn compile(state: &State, l: &Listener, address: IpAddr) -> ListenerSpec {
+    ListenerSpec {
+        key: key_of(l),
+        bind: SocketAddr::new(address, l.key.port),
+        backends: listener_backends(state, l),
+        scheduler: l.scheduler.parse().unwrap_or_default(),
+        health: health(l),
+        persistence_timeout: Duration::from_secs(l.persistence_timeout.into()),
+        established_timeout: Duration::from_secs(l.established_timeout.into()),
+        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        drain_timeout: l
+            .connection_drain
+            .then(|| Duration::from_secs(l.connection_drain_timeout.into())),
+    }
+}
+
+fn health(l: &Listener) -> Option<HealthCheckSpec> {
     let hc = &l.health_check;
-    let health = hc.enabled.then(|| HealthCheckSpec {
+    hc.enabled.then(|| HealthCheckSpec {
         kind: if hc.kind == "http" {
             HealthCheckKind::Http {
                 uri: if hc.uri.is_empty() {
@@ -72,24 +163,7 @@ fn compile(state: &State, l: &Listener, address: std::net::IpAddr) -> ListenerSp
         interval: Duration::from_secs(hc.interval.into()),
         healthy_threshold: hc.healthy_threshold,
         unhealthy_threshold: hc.unhealthy_threshold,
-    });
-    ListenerSpec {
-        key: ListenerKey {
-            load_balancer_id: l.key.load_balancer_id.clone(),
-            port: l.key.port,
-            protocol: l.key.protocol.as_str().to_string(),
-        },
-        bind: SocketAddr::new(address, l.key.port),
-        backends,
-        scheduler: l.scheduler.parse().unwrap_or_default(),
-        health,
-        persistence_timeout: Duration::from_secs(l.persistence_timeout.into()),
-        established_timeout: Duration::from_secs(l.established_timeout.into()),
-        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-        drain_timeout: l
-            .connection_drain
-            .then(|| Duration::from_secs(l.connection_drain_timeout.into())),
-    }
+    })
 }
 
 fn backend(m: &slb_model::BackendServer, port: u16) -> BackendSpec {

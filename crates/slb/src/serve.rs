@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// on Linux, where all of 127.0.0.0/8 is local.
     #[arg(long, default_value = "127.1.0.0/16")]
     pub address_pool: ipnet::IpNet,
+    /// HTTP access log, one JSON line per request: a file path, `stdout`, or `off`.
+    /// Default: `DATA_DIR/access.log`.
+    #[arg(long)]
+    pub access_log: Option<String>,
 }
 
 /// A running node: what tests and the demo need to reach it.
@@ -53,19 +57,23 @@ impl Node {
         let store = Arc::new(
             Store::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?,
         );
-        let dataplane = DataPlane::new();
+        let cookie_key = crate::credentials::cookie_key(&args.data_dir)?;
+        let dataplane = match access_log(&args)? {
+            Some(log) => DataPlane::new().with_access_log(log),
+            None => DataPlane::new(),
+        };
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
 
         // Bring listeners back before the API answers, so a restarted node serves at once.
         let initial = store.snapshot();
-        reconcile_once(&dataplane, &initial).await;
+        reconcile_once(&dataplane, &initial, cookie_key).await;
         let (applied_tx, applied_rx) = tokio::sync::watch::channel(initial.revision);
         let mut watch = store.subscribe();
         let dp = dataplane.clone();
         tokio::spawn(async move {
             while watch.changed().await.is_ok() {
                 let snapshot = watch.borrow_and_update().clone();
-                reconcile_once(&dp, &snapshot).await;
+                reconcile_once(&dp, &snapshot, cookie_key).await;
                 applied_tx.send_replace(snapshot.revision);
             }
         });
@@ -118,9 +126,16 @@ impl Node {
     }
 }
 
-async fn reconcile_once(dataplane: &DataPlane, snapshot: &slb_store::Snapshot) {
-    let specs = reconcile::desired_listeners(&snapshot.state);
-    for (key, result) in dataplane.apply(specs).await {
+async fn reconcile_once(
+    dataplane: &DataPlane,
+    snapshot: &slb_store::Snapshot,
+    cookie_key: [u8; 32],
+) {
+    let tcp = reconcile::desired_listeners(&snapshot.state);
+    let http = reconcile::desired_http_listeners(&snapshot.state, cookie_key);
+    let mut results = dataplane.apply(tcp).await;
+    results.extend(dataplane.apply_http(http).await);
+    for (key, result) in results {
         if let Err(e) = result {
             tracing::error!(listener = %key, revision = snapshot.revision, error = %e, "listener not applied; it keeps its last good configuration");
         }
@@ -135,6 +150,30 @@ fn slb_api_router(actions: Arc<Actions>, credentials: &Credentials, region: &str
         actions,
         region,
     )))
+}
+
+/// The access log `--access-log` asks for: a file (appended), stdout, or none.
+fn access_log(args: &ServeArgs) -> Result<Option<Arc<dyn slb_dataplane::AccessLog>>> {
+    let target = args.access_log.clone().unwrap_or_else(|| {
+        args.data_dir
+            .join("access.log")
+            .to_string_lossy()
+            .into_owned()
+    });
+    Ok(match target.as_str() {
+        "off" => None,
+        "stdout" => Some(Arc::new(slb_dataplane::JsonLinesAccessLog::new(
+            std::io::stdout(),
+        ))),
+        path => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening the access log {path}"))?;
+            Some(Arc::new(slb_dataplane::JsonLinesAccessLog::new(file)))
+        }
+    })
 }
 
 /// `slb serve`: runs until SIGINT or SIGTERM.

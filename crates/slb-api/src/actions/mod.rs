@@ -6,10 +6,12 @@
 
 mod backends;
 mod health;
+mod http_listeners;
 mod listeners;
 mod load_balancers;
 mod regions;
 mod render;
+mod rules;
 mod vserver_groups;
 
 use std::sync::Arc;
@@ -49,6 +51,14 @@ pub const ACTIONS: &[&str] = &[
     "CreateLoadBalancerTCPListener",
     "SetLoadBalancerTCPListenerAttribute",
     "DescribeLoadBalancerTCPListenerAttribute",
+    "CreateLoadBalancerHTTPListener",
+    "SetLoadBalancerHTTPListenerAttribute",
+    "DescribeLoadBalancerHTTPListenerAttribute",
+    "CreateRules",
+    "DeleteRules",
+    "SetRule",
+    "DescribeRules",
+    "DescribeRuleAttribute",
     "DescribeLoadBalancerListeners",
     "StartLoadBalancerListener",
     "StopLoadBalancerListener",
@@ -119,6 +129,14 @@ impl Actions {
             "CreateLoadBalancerTCPListener" => listeners::create_tcp(self, p).await,
             "SetLoadBalancerTCPListenerAttribute" => listeners::set_tcp(self, p).await,
             "DescribeLoadBalancerTCPListenerAttribute" => listeners::describe_tcp(self, p),
+            "CreateLoadBalancerHTTPListener" => http_listeners::create(self, p).await,
+            "SetLoadBalancerHTTPListenerAttribute" => http_listeners::set(self, p).await,
+            "DescribeLoadBalancerHTTPListenerAttribute" => http_listeners::describe(self, p),
+            "CreateRules" => rules::create(self, p).await,
+            "DeleteRules" => rules::delete(self, p).await,
+            "SetRule" => rules::set(self, p).await,
+            "DescribeRules" => rules::describe(self, p),
+            "DescribeRuleAttribute" => rules::describe_attribute(self, p),
             "DescribeLoadBalancerListeners" => listeners::describe_all(self, p),
             "StartLoadBalancerListener" => listeners::start(self, p).await,
             "StopLoadBalancerListener" => listeners::stop(self, p).await,

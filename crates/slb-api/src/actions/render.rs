@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 use slb_model::params::on_off_str;
-use slb_model::{BackendServer, Listener, LoadBalancer};
+use slb_model::{BackendServer, Listener, LoadBalancer, Protocol, Rule, StickySession};
 
 /// A member of a server group as Alibaba lists it (`Port` only for VServer group members).
 pub fn backend(s: &BackendServer) -> Value {
@@ -108,8 +108,124 @@ pub fn tcp_listener(l: &Listener) -> Value {
     v
 }
 
+/// A forwarding rule as DescribeRules and DescribeLoadBalancerHTTPListenerAttribute list it.
+pub fn rule(r: &Rule) -> Value {
+    let mut v = json!({
+        "RuleId": r.id,
+        "RuleName": r.name,
+        "LoadBalancerId": r.load_balancer_id,
+        "ListenerPort": r.listener_port.to_string(),
+        "VServerGroupId": r.vserver_group_id,
+        "ListenerSync": "on",
+    });
+    if let Some(d) = &r.domain {
+        v["Domain"] = json!(d);
+    }
+    if let Some(u) = &r.url {
+        v["Url"] = json!(u);
+    }
+    v
+}
+
+/// The HTTP listener fields, flat, as DescribeLoadBalancerHTTPListenerAttribute returns
+/// them (without `Rules`, which the action adds).
+pub fn http_listener(l: &Listener) -> Value {
+    let hc = &l.health_check;
+    let http = l.http.clone().unwrap_or_default();
+    let mut v = json!({
+        "LoadBalancerId": l.key.load_balancer_id,
+        "ListenerPort": l.key.port,
+        "Status": l.status.as_str(),
+        "Scheduler": l.scheduler,
+        "Bandwidth": l.bandwidth,
+        "Description": l.description,
+        "AclStatus": "off",
+        "SecurityStatus": "normal",
+        "XForwardedFor": on_off_str(http.x_forwarded_for),
+        "XForwardedFor_SLBIP": on_off_str(http.x_forwarded_for_slb_ip),
+        "XForwardedFor_SLBID": on_off_str(http.x_forwarded_for_slb_id),
+        "XForwardedFor_proto": on_off_str(http.x_forwarded_for_proto),
+        "XForwardedFor_SLBPORT": on_off_str(http.x_forwarded_for_slb_port),
+        "XForwardedFor_ClientSrcPort": on_off_str(http.x_forwarded_for_client_src_port),
+        "StickySession": on_off_str(http.sticky_session != StickySession::Off),
+        "Gzip": on_off_str(http.gzip),
+        "IdleTimeout": http.idle_timeout,
+        "RequestTimeout": http.request_timeout,
+        "ListenerForward": on_off_str(http.forward_port.is_some()),
+        "HealthCheck": on_off_str(hc.enabled),
+        "HealthCheckType": "http",
+        "HealthCheckURI": hc.uri,
+        "HealthCheckTimeout": hc.timeout,
+        "HealthCheckInterval": hc.interval,
+        "HealthyThreshold": hc.healthy_threshold,
+        "UnhealthyThreshold": hc.unhealthy_threshold,
+        "HealthCheckHttpCode": hc.http_code,
+        "HealthCheckMethod": hc.method,
+    });
+    match &http.sticky_session {
+        StickySession::Off => {}
+        StickySession::Insert { cookie_timeout } => {
+            v["StickySessionType"] = json!("insert");
+            v["CookieTimeout"] = json!(cookie_timeout);
+        }
+        StickySession::Server { cookie } => {
+            v["StickySessionType"] = json!("server");
+            v["Cookie"] = json!(cookie);
+        }
+    }
+    if let Some(port) = http.forward_port {
+        v["ForwardPort"] = json!(port);
+    }
+    if let Some(port) = l.backend_server_port {
+        v["BackendServerPort"] = json!(port);
+    }
+    if let Some(g) = &l.vserver_group_id {
+        v["VServerGroupId"] = json!(g);
+    }
+    if let Some(port) = hc.connect_port {
+        v["HealthCheckConnectPort"] = json!(port);
+    }
+    if !hc.domain.is_empty() {
+        v["HealthCheckDomain"] = json!(hc.domain);
+    }
+    v
+}
+
+/// Keys of the `HTTPListenerConfig` block of DescribeLoadBalancerListeners.
+const HTTP_CONFIG_KEYS: &[&str] = &[
+    "XForwardedFor",
+    "XForwardedFor_SLBIP",
+    "XForwardedFor_SLBID",
+    "XForwardedFor_proto",
+    "XForwardedFor_SLBPORT",
+    "XForwardedFor_ClientSrcPort",
+    "StickySession",
+    "StickySessionType",
+    "CookieTimeout",
+    "Cookie",
+    "Gzip",
+    "IdleTimeout",
+    "RequestTimeout",
+    "ListenerForward",
+    "ForwardPort",
+    "HealthCheck",
+    "HealthCheckType",
+    "HealthCheckURI",
+    "HealthCheckDomain",
+    "HealthCheckConnectPort",
+    "HealthCheckTimeout",
+    "HealthCheckInterval",
+    "HealthyThreshold",
+    "UnhealthyThreshold",
+    "HealthCheckHttpCode",
+    "HealthCheckMethod",
+];
+
 /// One entry of DescribeLoadBalancerListeners, with the protocol block nested as Alibaba does.
 pub fn listener_entry(l: &Listener) -> Value {
+    if l.key.protocol == Protocol::Http {
+        return http_listener_entry(l);
+    }
     let flat = tcp_listener(l);
     let mut config = serde_json::Map::new();
     for key in [
@@ -143,6 +259,32 @@ pub fn listener_entry(l: &Listener) -> Value {
         "Description": l.description,
         "AclStatus": "off",
         "TCPListenerConfig": Value::Object(config),
+    });
+    if let Some(port) = l.backend_server_port {
+        v["BackendServerPort"] = json!(port);
+    }
+    if let Some(g) = &l.vserver_group_id {
+        v["VServerGroupId"] = json!(g);
+    }
+    v
+}
+
+fn http_listener_entry(l: &Listener) -> Value {
+    let flat = http_listener(l);
+    let config: serde_json::Map<String, Value> = HTTP_CONFIG_KEYS
+        .iter()
+        .filter_map(|k| flat.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    let mut v = json!({
+        "LoadBalancerId": l.key.load_balancer_id,
+        "ListenerPort": l.key.port,
+        "ListenerProtocol": l.key.protocol.as_str(),
+        "Status": l.status.as_str(),
+        "Scheduler": l.scheduler,
+        "Bandwidth": l.bandwidth,
+        "Description": l.description,
+        "AclStatus": "off",
+        "HTTPListenerConfig": Value::Object(config),
     });
     if let Some(port) = l.backend_server_port {
         v["BackendServerPort"] = json!(port);

@@ -7,6 +7,7 @@ mod api_errors;
 mod cli;
 mod durability;
 mod health;
+mod http;
 mod live_changes;
 mod resources;
 mod scheduling;

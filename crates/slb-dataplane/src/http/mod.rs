@@ -1,0 +1,46 @@
+//! Layer-7 HTTP listeners: hyper server (HTTP/1.1 and h2c) per listener, routing by domain
+//! and URL, cookie persistence, forwarded headers, pooled keep-alive connections to backends,
+//! gzip, redirects, WebSocket passthrough and the balancer's own error pages.
+//!
+//! Layout: `route.rs` (snapshot and rule matching), `runtime.rs` (bind/accept/diff of one
+//! listener), `proxy.rs` (one request), `headers.rs`, `sticky.rs`, `gzip.rs`,
+//! `error_page.rs`, `tail.rs` (response body accounting), [`access_log`].
+
+pub mod access_log;
+mod error_page;
+mod gzip;
+mod headers;
+mod proxy;
+mod route;
+mod runtime;
+mod sticky;
+mod tail;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+
+pub use error_page::SERVER_NAME;
+pub use proxy::MAX_HTTP_ATTEMPTS;
+pub(crate) use runtime::{HttpListenerRuntime, HttpShared};
+pub use sticky::{INSERT_COOKIE_NAME, MAX_SERVER_COOKIES};
+
+/// Error type of proxied bodies.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Body type flowing through the proxy in both directions.
+pub(crate) type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// Largest request head (request line and headers) accepted; larger heads get 431.
+pub const MAX_REQUEST_HEAD: usize = 64 * 1024;
+
+/// Most request headers accepted; more get 431.
+pub const MAX_REQUEST_HEADERS: usize = 100;
+
+/// Longest request target accepted; longer ones get 414.
+pub const MAX_URI_LEN: usize = 16 * 1024;
+
+/// Idle time after which a pooled backend connection is closed.
+pub const BACKEND_POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Backend connect timeout of HTTP listeners.
+pub const BACKEND_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

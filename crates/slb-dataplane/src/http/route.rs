@@ -1,0 +1,223 @@
+//! The immutable snapshot of an HTTP listener and request routing.
+//!
+//! Every server group of the listener (the default group and one per rule) becomes a TCP
+//! [`Snapshot`], so eligibility, health and scheduling are exactly the TCP ones. A backend
+//! address has one [`BackendState`] across all groups of the listener. Each request loads
+//! the snapshot, so a keep-alive connection sees a rule or backend change on its next request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::backend::BackendState;
+use crate::snapshot::Snapshot;
+use crate::spec::{BackendSpec, HttpListenerSpec, ListenerSpec};
+
+/// One compiled rule: matchers and the index of its group in [`HttpSnapshot::groups`].
+pub(crate) struct Rule {
+    pub rule_id: String,
+    domain: Option<DomainMatch>,
+    url: Option<String>,
+    pub group: usize,
+}
+
+enum DomainMatch {
+    /// Lowercase host.
+    Exact(String),
+    /// Lowercase suffix including the leading dot: `*.example.com` → `.example.com`.
+    Wildcard(String),
+}
+
+impl DomainMatch {
+    fn new(d: &str) -> Self {
+        let d = d.trim().to_ascii_lowercase();
+        match d.strip_prefix('*') {
+            Some(suffix) if suffix.starts_with('.') => Self::Wildcard(suffix.to_owned()),
+            _ => Self::Exact(d),
+        }
+    }
+
+    /// `host` is lowercase without port.
+    fn matches(&self, host: &str) -> bool {
+        match self {
+            Self::Exact(d) => host == d,
+            // One or more labels before the suffix.
+            Self::Wildcard(s) => host.len() > s.len() && host.ends_with(s.as_str()),
+        }
+    }
+}
+
+/// Immutable view of an HTTP listener's configuration.
+pub(crate) struct HttpSnapshot {
+    /// Group 0 is the listener's default group; rules point at the others.
+    pub groups: Vec<Snapshot>,
+    pub rules: Vec<Rule>,
+    pub spec: HttpListenerSpec,
+}
+
+impl HttpSnapshot {
+    /// Builds the snapshot; `state_for` is asked once per distinct backend address.
+    pub(crate) fn build(
+        spec: &HttpListenerSpec,
+        mut state_for: impl FnMut(SocketAddr) -> Arc<BackendState>,
+    ) -> Self {
+        let mut states: HashMap<SocketAddr, Arc<BackendState>> = HashMap::new();
+        let mut group = |backends: &[BackendSpec]| {
+            let tcp = ListenerSpec {
+                key: spec.key.clone(),
+                bind: spec.bind,
+                backends: backends.to_vec(),
+                scheduler: spec.scheduler,
+                health: spec.health.clone(),
+                persistence_timeout: std::time::Duration::ZERO,
+                established_timeout: std::time::Duration::ZERO,
+                connect_timeout: std::time::Duration::ZERO,
+                drain_timeout: None,
+            };
+            Snapshot::build(&tcp, |addr| {
+                states
+                    .entry(addr)
+                    .or_insert_with(|| state_for(addr))
+                    .clone()
+            })
+        };
+        let mut groups = vec![group(&spec.default_backends)];
+        let mut rules = Vec::with_capacity(spec.rules.len());
+        for r in &spec.rules {
+            groups.push(group(&r.backends));
+            rules.push(Rule {
+                rule_id: r.rule_id.clone(),
+                domain: r
+                    .domain
+                    .as_deref()
+                    .filter(|d| !d.is_empty())
+                    .map(DomainMatch::new),
+                url: r.url.clone().filter(|u| !u.is_empty()),
+                group: groups.len() - 1,
+            });
+        }
+        Self {
+            groups,
+            rules,
+            spec: spec.clone(),
+        }
+    }
+
+    /// The group for a request: the first rule whose domain matches `host` (any case, port
+    /// ignored) and whose url is a prefix of `path`; otherwise the default group (0).
+    pub(crate) fn route(&self, host: &str, path: &str) -> (usize, Option<&str>) {
+        let host = host_without_port(host).to_ascii_lowercase();
+        for r in &self.rules {
+            let domain_ok = r.domain.as_ref().is_none_or(|d| d.matches(&host));
+            let url_ok = r.url.as_deref().is_none_or(|u| path.starts_with(u));
+            if domain_ok && url_ok {
+                return (r.group, Some(&r.rule_id));
+            }
+        }
+        (0, None)
+    }
+
+    /// The state of an address anywhere in the listener.
+    pub(crate) fn state_of(&self, addr: SocketAddr) -> Option<&Arc<BackendState>> {
+        self.groups.iter().find_map(|g| g.state_of(addr))
+    }
+
+    /// Every distinct backend (first occurrence by address) with its server id.
+    pub(crate) fn unique_backends(&self) -> Vec<&crate::snapshot::Backend> {
+        let mut seen = std::collections::HashSet::new();
+        self.groups
+            .iter()
+            .flat_map(|g| g.backends.iter())
+            .filter(|b| seen.insert(b.addr))
+            .collect()
+    }
+}
+
+/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
+pub(crate) fn host_without_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return match host.find(']') {
+            Some(i) => &host[..=i],
+            None => host,
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{ForwardedHeaders, HttpRuleSpec, ListenerKey};
+    use slb_core::SchedulerKind;
+
+    fn be(port: u16) -> Vec<BackendSpec> {
+        vec![BackendSpec {
+            server_id: format!("s{port}"),
+            addr: SocketAddr::from(([10, 0, 0, 1], port)),
+            weight: 1,
+        }]
+    }
+
+    fn rule(id: &str, domain: Option<&str>, url: Option<&str>) -> HttpRuleSpec {
+        HttpRuleSpec {
+            rule_id: id.into(),
+            domain: domain.map(Into::into),
+            url: url.map(Into::into),
+            backends: be(1),
+        }
+    }
+
+    fn snap(rules: Vec<HttpRuleSpec>) -> HttpSnapshot {
+        let spec = HttpListenerSpec {
+            key: ListenerKey::http("lb", 80),
+            bind: "127.0.0.1:0".parse().unwrap(),
+            default_backends: be(2),
+            rules,
+            scheduler: SchedulerKind::Rr,
+            health: None,
+            sticky: None,
+            forwarded: ForwardedHeaders::default(),
+            idle_timeout: Default::default(),
+            request_timeout: Default::default(),
+            gzip: false,
+            redirect_https_port: None,
+            cookie_key: [0; 32],
+        };
+        HttpSnapshot::build(&spec, |_| BackendState::new())
+    }
+
+    #[test]
+    fn first_matching_rule_wins() {
+        let s = snap(vec![
+            rule("exact-api", Some("www.example.com"), Some("/api")),
+            rule("wild", Some("*.example.com"), None),
+            rule("url", None, Some("/static")),
+        ]);
+        assert_eq!(s.route("WWW.example.com:80", "/api/x").1, Some("exact-api"));
+        assert_eq!(s.route("www.example.com", "/other").1, Some("wild"));
+        assert_eq!(s.route("a.b.example.com", "/").1, Some("wild"));
+        assert_eq!(
+            s.route("example.com", "/").1,
+            None,
+            "wildcard needs a label"
+        );
+        assert_eq!(s.route("other.org", "/static/a.css").1, Some("url"));
+        assert_eq!(s.route("other.org", "/"), (0, None));
+        // The two rules sharing an address share one state.
+        assert!(Arc::ptr_eq(
+            &s.groups[1].backends[0].state,
+            &s.groups[2].backends[0].state
+        ));
+        assert_eq!(s.unique_backends().len(), 2);
+    }
+
+    #[test]
+    fn strips_ports() {
+        assert_eq!(host_without_port("a.com:8080"), "a.com");
+        assert_eq!(host_without_port("[::1]:80"), "[::1]");
+        assert_eq!(host_without_port("a.com"), "a.com");
+    }
+}

@@ -1,0 +1,256 @@
+//! One running HTTP listener: socket, accept loop, hyper connections, snapshot, probes,
+//! backend connection pool, and the diff from one spec to the next.
+//!
+//! Unlike TCP, an HTTP connection picks a backend per request: every request loads the
+//! current snapshot, so a changed rule or backend list applies to the next request of a
+//! keep-alive connection without closing it. A removed listener closes its socket; its
+//! connections end at their idle timeout or when the client closes.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use super::access_log::AccessLog;
+use super::route::HttpSnapshot;
+use super::sticky::ServerCookies;
+use super::{
+    ProxyBody, BACKEND_CONNECT_TIMEOUT, BACKEND_POOL_IDLE_TIMEOUT, MAX_REQUEST_HEAD,
+    MAX_REQUEST_HEADERS,
+};
+use crate::backend::{lock, BackendState};
+use crate::error::DataPlaneError;
+use crate::health::{spawn_probe, ProbeHandle};
+use crate::metrics::{HttpMetrics, ListenerMetrics};
+use crate::spec::{HttpListenerSpec, ListenerKey, DEFAULT_HTTP_IDLE_TIMEOUT};
+use crate::tcp::accept::ACCEPT_ERROR_BACKOFF;
+use crate::tcp::bind::bind;
+
+/// Pooled keep-alive client to the backends of one listener.
+pub(crate) type BackendClient = Client<HttpConnector, ProxyBody>;
+
+/// What the accept loop, connections and reports share.
+pub(crate) struct HttpShared {
+    pub key: ListenerKey,
+    pub snapshot: ArcSwap<HttpSnapshot>,
+    pub metrics: ListenerMetrics,
+    pub http: HttpMetrics,
+    pub client: BackendClient,
+    pub server_cookies: ServerCookies,
+    pub access_log: Option<Arc<dyn AccessLog>>,
+    pub local_addr: Mutex<SocketAddr>,
+}
+
+/// Control-side handle of a running HTTP listener.
+pub(crate) struct HttpListenerRuntime {
+    pub shared: Arc<HttpShared>,
+    spec: HttpListenerSpec,
+    accept: JoinHandle<()>,
+    probes: HashMap<SocketAddr, ProbeHandle>,
+}
+
+fn backend_client() -> BackendClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(BACKEND_CONNECT_TIMEOUT));
+    connector.enforce_http(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(BACKEND_POOL_IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .build(connector)
+}
+
+impl HttpListenerRuntime {
+    pub(crate) fn start(
+        spec: HttpListenerSpec,
+        access_log: Option<Arc<dyn AccessLog>>,
+    ) -> Result<Self, DataPlaneError> {
+        let socket = bind(spec.bind)?;
+        let local_addr = socket.local_addr().unwrap_or(spec.bind);
+        let snapshot = HttpSnapshot::build(&spec, |_| BackendState::new());
+        let shared = Arc::new(HttpShared {
+            key: spec.key.clone(),
+            snapshot: ArcSwap::from_pointee(snapshot),
+            metrics: ListenerMetrics::default(),
+            http: HttpMetrics::default(),
+            client: backend_client(),
+            server_cookies: ServerCookies::default(),
+            access_log,
+            local_addr: Mutex::new(local_addr),
+        });
+        let accept = tokio::spawn(accept_loop(socket, shared.clone()));
+        let mut rt = Self {
+            shared,
+            spec,
+            accept,
+            probes: HashMap::new(),
+        };
+        rt.sync_probes();
+        tracing::info!(listener = %rt.spec.key, bind = %rt.spec.bind, "http listener started");
+        Ok(rt)
+    }
+
+    /// Same contract as the TCP listener: unchanged → nothing; changed bind → rebind
+    /// (old address kept on failure); anything else → snapshot swap only.
+    pub(crate) async fn update(&mut self, spec: HttpListenerSpec) -> Result<(), DataPlaneError> {
+        if spec == self.spec {
+            return Ok(());
+        }
+        if spec.bind != self.spec.bind {
+            self.rebind(spec.bind).await?;
+        }
+        let old = self.shared.snapshot.load_full();
+        let snapshot = HttpSnapshot::build(&spec, |addr| {
+            old.state_of(addr)
+                .cloned()
+                .unwrap_or_else(BackendState::new)
+        });
+        self.shared.snapshot.store(Arc::new(snapshot));
+        self.spec = spec;
+        self.sync_probes();
+        tracing::info!(listener = %self.spec.key, "http listener updated");
+        Ok(())
+    }
+
+    /// Closes the socket before returning and stops probes.
+    pub(crate) async fn stop(mut self) {
+        self.accept.abort();
+        let _ = (&mut self.accept).await;
+        self.probes.clear();
+        tracing::info!(listener = %self.spec.key, "http listener stopped");
+    }
+
+    async fn rebind(&mut self, addr: SocketAddr) -> Result<(), DataPlaneError> {
+        self.accept.abort();
+        let _ = (&mut self.accept).await;
+        match bind(addr) {
+            Ok(socket) => {
+                *lock(&self.shared.local_addr) = socket.local_addr().unwrap_or(addr);
+                self.accept = tokio::spawn(accept_loop(socket, self.shared.clone()));
+                Ok(())
+            }
+            Err(e) => {
+                let old = *lock(&self.shared.local_addr);
+                match bind(old) {
+                    Ok(socket) => {
+                        self.accept = tokio::spawn(accept_loop(socket, self.shared.clone()));
+                    }
+                    Err(e2) => {
+                        tracing::error!(listener = %self.spec.key, error = %e2, "cannot restore old listener address");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// One probe per distinct backend address of the listener.
+    fn sync_probes(&mut self) {
+        let snapshot = self.shared.snapshot.load();
+        let backends = snapshot.unique_backends();
+        let Some(health) = &self.spec.health else {
+            self.probes.clear();
+            for b in backends {
+                b.state.reset_health();
+            }
+            return;
+        };
+        self.probes
+            .retain(|addr, p| p.spec == *health && snapshot.state_of(*addr).is_some());
+        for b in backends {
+            if !self.probes.contains_key(&b.addr) {
+                let handle = spawn_probe(
+                    self.spec.key.to_string(),
+                    health.clone(),
+                    b.addr,
+                    b.state.clone(),
+                );
+                self.probes.insert(b.addr, handle);
+            }
+        }
+    }
+}
+
+impl Drop for HttpListenerRuntime {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<HttpShared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                tokio::spawn(serve_connection(stream, peer, shared.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(listener = %shared.key, error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// Counts a client connection as active until dropped.
+struct ClientGuard<'a>(&'a AtomicU64);
+
+impl Drop for ClientGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves one client connection (HTTP/1.1 or h2c) until it closes.
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<HttpShared>) {
+    let m = &shared.metrics;
+    m.connections_total.fetch_add(1, Ordering::Relaxed);
+    m.active_connections.fetch_add(1, Ordering::Relaxed);
+    let _guard = ClientGuard(&m.active_connections);
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let idle = {
+        let t = shared.snapshot.load().spec.idle_timeout;
+        if t.is_zero() {
+            DEFAULT_HTTP_IDLE_TIMEOUT
+        } else {
+            t
+        }
+    };
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // Bounds both a slow request head and the idle time between keep-alive requests.
+        .header_read_timeout(idle)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .max_headers(MAX_REQUEST_HEADERS);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_REQUEST_HEAD as u32)
+        .keep_alive_interval(Some(idle))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let ctx = Arc::new(super::proxy::ConnCtx {
+        shared: shared.clone(),
+        peer,
+        local,
+    });
+    let svc = service_fn(move |req| super::proxy::handle(ctx.clone(), req));
+    if let Err(e) = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+        .await
+    {
+        tracing::debug!(listener = %shared.key, %peer, error = %e, "http connection ended with error");
+    }
+}

@@ -1,0 +1,69 @@
+//! The response body handed to the client: counts bytes, holds the backend's active-request
+//! guard until the body ends, and writes the access log entry when it is dropped.
+
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+
+use super::access_log::AccessLogEntry;
+use super::{BoxError, HttpShared, ProxyBody};
+use crate::backend::ActiveGuard;
+
+pub(crate) struct TailBody {
+    pub inner: ProxyBody,
+    pub shared: Arc<HttpShared>,
+    pub guard: Option<ActiveGuard>,
+    pub entry: Option<AccessLogEntry>,
+    pub start: Instant,
+    pub sent: u64,
+}
+
+impl Body for TailBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let p = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(f))) = &p {
+            if let Some(d) = f.data_ref() {
+                let n = d.len() as u64;
+                self.sent += n;
+                self.shared
+                    .metrics
+                    .bytes_out
+                    .fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        if let Poll::Ready(None) = &p {
+            self.guard = None;
+        }
+        p
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for TailBody {
+    fn drop(&mut self) {
+        self.shared.http.observe_duration(self.start.elapsed());
+        if let (Some(mut e), Some(log)) = (self.entry.take(), self.shared.access_log.as_ref()) {
+            e.body_bytes_sent = self.sent;
+            e.request_time = self.start.elapsed().as_secs_f64();
+            log.log(&e);
+        }
+    }
+}
