@@ -3,7 +3,8 @@
 # direct connection, over the same backends, in one run of the shared harness (peers.sh).
 #
 #   bench/tcp.sh                 # build slb (release) if needed, one pinned run of the tcp section
-#   HTTP=1 bench/tcp.sh          # also HTTP keep-alive and Connection: close through the TCP listener
+#   HTTP=1 bench/tcp.sh          # also HTTP keep-alive and Connection: close through an HTTP listener
+#   HTTP=1 HTTP_MODE=l4 bench/tcp.sh   # ... or through a second TCP listener
 #   RUNS=3 bench/tcp.sh          # three runs back to back, medians in the table
 #   PIN=0 bench/tcp.sh           # no CPU pinning
 #   bench/tcp.sh table DIR       # print the table again for an earlier run (DIR = its results folder)
@@ -37,7 +38,8 @@ REPO=$(cd "$BENCH_DIR/.." && pwd)
 PEERS_SH=${PEERS_SH:-$(cd "$REPO/.." && pwd)/shared/bench/peers.sh}
 SLB_BIN=${SLB_BIN:-}                    # set to use a prebuilt binary (no cargo build)
 BUILD=${BUILD:-1}                       # 0 = do not run cargo build, use target/release/slb as is
-HTTP=${HTTP:-0}                         # 1 = also run HTTP_SECTIONS through a second TCP listener
+HTTP=${HTTP:-0}                         # 1 = also run HTTP_SECTIONS through a second listener
+HTTP_MODE=${HTTP_MODE:-l7}              # l7 = an HTTP listener (terminates HTTP, pools backends); l4 = a TCP listener
 HTTP_SECTIONS=${HTTP_SECTIONS:-"ka close"}
 EXTRA_NAME=${EXTRA_NAME:-openslb}
 PORT_BASE=${PORT_BASE:-27000}           # must match the harness's PORT_BASE (passed through)
@@ -237,8 +239,15 @@ if [[ $HTTP == 1 ]]; then
         --BackendServers "[{\"ServerId\":\"127.0.0.1\",\"Type\":\"ip\",\"Port\":$BE1_PORT,\"Weight\":100},{\"ServerId\":\"127.0.0.1\",\"Type\":\"ip\",\"Port\":$BE2_PORT,\"Weight\":100}]" \
         | jq -r '.VServerGroupId // empty')
     [[ -n $GROUP ]] || die "CreateVServerGroup returned no VServerGroupId (see $OUT/prepare.log)"
-    call CreateLoadBalancerTCPListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_HTTP_PORT" \
-        --VServerGroupId "$GROUP" --Bandwidth -1 --Scheduler rr "${HC[@]}" >/dev/null
+    if [[ $HTTP_MODE == l7 ]]; then
+        # Like the peers' HTTP proxies: no gzip, no stickiness, health checks as for TCP.
+        call CreateLoadBalancerHTTPListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_HTTP_PORT" \
+            --VServerGroupId "$GROUP" --Bandwidth -1 --Scheduler rr --StickySession off --Gzip off \
+            --HealthCheck "$SLB_HEALTH_CHECK" >/dev/null
+    else
+        call CreateLoadBalancerTCPListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_HTTP_PORT" \
+            --VServerGroupId "$GROUP" --Bandwidth -1 --Scheduler rr "${HC[@]}" >/dev/null
+    fi
     call StartLoadBalancerListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_HTTP_PORT" >/dev/null
 fi
 # a record of what was measured (not needed for the run, so failures here are not fatal)

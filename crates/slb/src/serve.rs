@@ -58,9 +58,9 @@ impl Node {
             Store::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?,
         );
         let cookie_key = crate::credentials::cookie_key(&args.data_dir)?;
-        let dataplane = match access_log(&args)? {
-            Some(log) => DataPlane::new().with_access_log(log),
-            None => DataPlane::new(),
+        let (dataplane, flush_log) = match access_log(&args)? {
+            Some((log, flush)) => (DataPlane::new().with_access_log(log), Some(flush)),
+            None => (DataPlane::new(), None),
         };
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
 
@@ -109,6 +109,9 @@ impl Node {
                 })
                 .await?;
             dp.shutdown().await;
+            if let Some(flush) = flush_log {
+                flush();
+            }
             Ok(())
         });
         Ok(Node {
@@ -152,26 +155,43 @@ fn slb_api_router(actions: Arc<Actions>, credentials: &Credentials, region: &str
     )))
 }
 
-/// The access log `--access-log` asks for: a file (appended), stdout, or none.
-fn access_log(args: &ServeArgs) -> Result<Option<Arc<dyn slb_dataplane::AccessLog>>> {
+/// How often the buffered access log reaches its file.
+const ACCESS_LOG_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A flush hook for the access log, run at shutdown so no entry is lost.
+type Flush = Box<dyn Fn() + Send + Sync>;
+
+/// The access log `--access-log` asks for: a file (appended), stdout, or none; buffered and
+/// flushed every [`ACCESS_LOG_FLUSH`].
+fn access_log(args: &ServeArgs) -> Result<Option<(Arc<dyn slb_dataplane::AccessLog>, Flush)>> {
     let target = args.access_log.clone().unwrap_or_else(|| {
         args.data_dir
             .join("access.log")
             .to_string_lossy()
             .into_owned()
     });
+    fn wrap<W: std::io::Write + Send + 'static>(
+        out: W,
+    ) -> (Arc<dyn slb_dataplane::AccessLog>, Flush) {
+        let log = slb_dataplane::JsonLinesAccessLog::buffered(out, ACCESS_LOG_FLUSH);
+        let handle = log.clone();
+        (
+            log,
+            Box::new(move || {
+                let _ = handle.flush();
+            }),
+        )
+    }
     Ok(match target.as_str() {
         "off" => None,
-        "stdout" => Some(Arc::new(slb_dataplane::JsonLinesAccessLog::new(
-            std::io::stdout(),
-        ))),
+        "stdout" => Some(wrap(std::io::stdout())),
         path => {
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
                 .with_context(|| format!("opening the access log {path}"))?;
-            Some(Arc::new(slb_dataplane::JsonLinesAccessLog::new(file)))
+            Some(wrap(file))
         }
     })
 }

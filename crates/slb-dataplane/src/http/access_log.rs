@@ -43,25 +43,66 @@ pub struct AccessLogEntry {
 impl AccessLogEntry {
     /// The entry as one JSON object.
     pub fn to_json(&self) -> String {
-        serde_json::json!({
-            "time": self.time,
-            "client_ip": self.client_ip,
-            "client_port": self.client_port,
-            "host": self.host,
-            "request_method": self.request_method,
-            "request_uri": self.request_uri,
-            "status": self.status,
-            "request_time": self.request_time,
-            "upstream_addr": self.upstream_addr,
-            "upstream_status": self.upstream_status,
-            "upstream_response_time": self.upstream_response_time,
-            "body_bytes_sent": self.body_bytes_sent,
-            "http_user_agent": self.http_user_agent,
-            "http_x_forwarded_for": self.http_x_forwarded_for,
-            "slb_vport": self.slb_vport,
-        })
-        .to_string()
+        let mut out = String::with_capacity(384);
+        self.write_json(&mut out);
+        out
     }
+
+    /// Appends the entry as one JSON object to `out`. Hand-written (no intermediate map) because
+    /// it runs once per request: serde_json's `json!` map cost about a fifth of a proxied
+    /// request's CPU time.
+    pub fn write_json(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        out.push('{');
+        let strings = [
+            ("time", &self.time),
+            ("client_ip", &self.client_ip),
+            ("host", &self.host),
+            ("request_method", &self.request_method),
+            ("request_uri", &self.request_uri),
+            ("upstream_addr", &self.upstream_addr),
+            ("upstream_status", &self.upstream_status),
+            ("http_user_agent", &self.http_user_agent),
+            ("http_x_forwarded_for", &self.http_x_forwarded_for),
+        ];
+        for (name, value) in strings {
+            out.push('"');
+            out.push_str(name);
+            out.push_str("\":");
+            json_string(out, value);
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "\"client_port\":{},\"status\":{},\"request_time\":{:.3},\"upstream_response_time\":{:.3},\"body_bytes_sent\":{},\"slb_vport\":{}}}",
+            self.client_port,
+            self.status,
+            self.request_time,
+            self.upstream_response_time,
+            self.body_bytes_sent,
+            self.slb_vport
+        );
+    }
+}
+
+/// Appends `s` as a JSON string literal (quotes, backslashes and control characters escaped).
+fn json_string(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Receives one entry per finished HTTP request. Called on the request path: implementations
@@ -95,12 +136,34 @@ impl<W: Write + Send> JsonLinesAccessLog<W> {
 
 impl<W: Write + Send> AccessLog for JsonLinesAccessLog<W> {
     fn log(&self, entry: &AccessLogEntry) {
-        let mut line = entry.to_json();
+        let mut line = String::with_capacity(384);
+        entry.write_json(&mut line);
         line.push('\n');
         let mut out = lock(&self.out);
         if let Err(e) = out.write_all(line.as_bytes()) {
             tracing::warn!(error = %e, "access log write failed");
         }
+    }
+}
+
+impl<W: Write + Send + 'static> JsonLinesAccessLog<std::io::BufWriter<W>> {
+    /// A buffered log (64 KiB) flushed every `every` by a background task, so a request costs
+    /// no write syscall; at most `every` of entries are lost if the process is killed.
+    /// Must be called inside a tokio runtime.
+    pub fn buffered(out: W, every: std::time::Duration) -> std::sync::Arc<Self> {
+        let log = std::sync::Arc::new(Self::new(std::io::BufWriter::with_capacity(64 * 1024, out)));
+        let weak = std::sync::Arc::downgrade(&log);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let Some(log) = weak.upgrade() else { return };
+                if let Err(e) = log.flush() {
+                    tracing::warn!(error = %e, "access log flush failed");
+                }
+            }
+        });
+        log
     }
 }
 
@@ -149,7 +212,7 @@ mod tests {
             upstream_status: "200".into(),
             upstream_response_time: 0.25,
             body_bytes_sent: 3,
-            http_user_agent: "ua".into(),
+            http_user_agent: "ua \"quoted\" \\ \u{1}".into(),
             http_x_forwarded_for: String::new(),
             slb_vport: 80,
         };
@@ -159,6 +222,9 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
         assert_eq!(v["slb_vport"], 80);
         assert_eq!(v["upstream_status"], "200");
+        assert_eq!(v["http_user_agent"], e.http_user_agent);
+        assert_eq!(v["request_time"], 0.5);
+        assert_eq!(v["client_port"], 5);
         assert!(e.time.ends_with('Z') && e.time.len() == 24, "{}", e.time);
     }
 }

@@ -485,8 +485,15 @@ async fn rule_and_backend_changes_under_keep_alive_load_lose_nothing() {
     )
     .await;
     assert_eq!(load.await.unwrap(), 0, "requests failed during changes");
-    let log = std::fs::read_to_string(d.dir.join("access.log")).unwrap_or_default();
-    let line = log.lines().last().expect("access log lines");
+    // The access log is buffered and flushed every second.
+    let path = d.dir.join("access.log");
+    eventually(Duration::from_secs(5), || async {
+        std::fs::read_to_string(&path).is_ok_and(|l| l.lines().count() >= 400)
+    })
+    .await
+    .expect("one access log line per request");
+    let log = std::fs::read_to_string(&path).unwrap();
+    let line = log.lines().last().unwrap();
     let entry: serde_json::Value = serde_json::from_str(line).unwrap();
     for field in [
         "time",
