@@ -22,7 +22,8 @@ fn slb(d: &Daemon, args: &[&str]) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_status_metrics_and_sigterm() {
-    let d = Daemon::start("127.61.60.0/24").await;
+    // This node runs the single-threaded runtime (`--workers 1`) that one-CPU nodes use.
+    let d = Daemon::start_with("127.61.60.0/24", &["--workers", "1"]).await;
     let a = Backend::start("a").await;
     let (ok, out) = slb(
         &d,

@@ -30,14 +30,19 @@ impl Daemon {
     /// Starts a node whose instances get addresses from `pool` (e.g. "127.61.0.0/24"),
     /// distinct per test so tests can run in parallel with fixed listener ports.
     pub async fn start(pool: &str) -> Daemon {
+        Self::start_with(pool, &[]).await
+    }
+
+    /// Like [`Daemon::start`] with extra `slb serve` arguments.
+    pub async fn start_with(pool: &str, extra: &[&str]) -> Daemon {
         let temp = tempfile::tempdir().unwrap();
         let dir = temp.path().to_path_buf();
-        let mut d = Self::spawn(&dir, pool).await;
+        let mut d = Self::spawn(&dir, pool, extra).await;
         d._temp = Some(temp);
         d
     }
 
-    async fn spawn(dir: &Path, pool: &str) -> Daemon {
+    async fn spawn(dir: &Path, pool: &str, extra: &[&str]) -> Daemon {
         let _ = std::fs::remove_file(dir.join("api.addr"));
         let child = Command::new(env!("CARGO_BIN_EXE_slb"))
             .args(["serve", "--api-addr", "127.0.0.1:0", "--region", "local"])
@@ -45,6 +50,7 @@ impl Daemon {
             .arg("--data-dir")
             .arg(dir)
             .args(["--address-pool", pool])
+            .args(extra)
             .env("SLB_ACCESS_KEY_ID", KEY_ID)
             .env("SLB_ACCESS_KEY_SECRET", KEY_SECRET)
             .env("RUST_LOG", "warn")
@@ -77,7 +83,7 @@ impl Daemon {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         let temp = self._temp.take();
-        let mut d = Self::spawn(&self.dir, &self.pool).await;
+        let mut d = Self::spawn(&self.dir, &self.pool, &[]).await;
         d._temp = temp;
         d
     }
