@@ -506,3 +506,122 @@ async fn rule_and_backend_changes_under_keep_alive_load_lose_nothing() {
         assert!(entry.get(field).is_some(), "{field} in {line}");
     }
 }
+
+/// A backend that answers an Upgrade request with 101 and then echoes raw bytes.
+async fn upgrade_echo_backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut n = 0;
+                while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") && n < buf.len() {
+                    match s.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => n += k,
+                    }
+                }
+                let reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+                if s.write_all(reply.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut buf = [0u8; 1024];
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => {
+                            if s.write_all(&buf[..k]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrade_passes_through_beyond_the_request_timeout() {
+    let d = Daemon::start("127.61.76.0/24").await;
+    let (lb, ip) = d.create_lb().await;
+    let g = group(&d, &lb, &[upgrade_echo_backend().await]).await;
+    http_listener(&d, &lb, 8009, &g, &[("RequestTimeout", "1")]).await;
+    let mut s = tokio::net::TcpStream::connect(SocketAddr::new(ip, 8009))
+        .await
+        .unwrap();
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut byte).await.unwrap(),
+            1,
+            "head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    // Longer than RequestTimeout: an upgraded connection is not cut by it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for msg in [&b"hello"[..], b"world"] {
+        s.write_all(msg).await.unwrap();
+        let mut got = vec![0u8; msg.len()];
+        tokio::time::timeout(Duration::from_secs(3), s.read_exact(&mut got))
+            .await
+            .expect("echo in time")
+            .unwrap();
+        assert_eq!(got, msg);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_listener_health_checks_take_a_failing_backend_out() {
+    let d = Daemon::start("127.61.77.0/24").await;
+    let (lb, ip) = d.create_lb().await;
+    let (good, _) = http_backend("good", 200).await;
+    let (bad, _) = http_backend("bad", 500).await;
+    let g = group(&d, &lb, &[good, bad]).await;
+    http_listener(
+        &d,
+        &lb,
+        8010,
+        &g,
+        &[
+            ("HealthCheck", "on"),
+            ("HealthCheckURI", "/health"),
+            ("HealthCheckInterval", "1"),
+            ("UnhealthyThreshold", "2"),
+            ("HealthyThreshold", "2"),
+            ("HealthCheckMethod", "get"),
+        ],
+    )
+    .await;
+    eventually(Duration::from_secs(6), || async {
+        let v = d
+            .ok("DescribeHealthStatus", &[("LoadBalancerId", &lb)])
+            .await;
+        v["BackendServers"]["BackendServer"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["Port"] == bad.port() && b["ServerHealthStatus"] == "abnormal")
+    })
+    .await
+    .expect("the failing backend is abnormal");
+    for _ in 0..10 {
+        let (status, body) = get(&format!("http://{ip}:8010/"), "x", &[]).await;
+        assert_eq!((status, body.as_str()), (200, "good"));
+    }
+}
