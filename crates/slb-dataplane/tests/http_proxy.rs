@@ -231,7 +231,30 @@ async fn slow_head_and_idle_keep_alive_are_cut_off() {
         .ok();
     assert!(t.elapsed() < Duration::from_secs(2));
     let out = String::from_utf8_lossy(&out);
-    assert!(out.is_empty() || out.starts_with("HTTP/1.1 408"), "{out}");
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+
+    // A head dripped one byte at a time cannot hold the connection past the idle timeout.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let t = std::time::Instant::now();
+    let mut cut = false;
+    for b in
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter()
+    {
+        if s.write_all(&[*b]).await.is_err() {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut out = Vec::new();
+    tokio::time::timeout(STEP, s.read_to_end(&mut out))
+        .await
+        .expect("closed in time")
+        .ok();
+    let out = String::from_utf8_lossy(&out);
+    assert!(cut || out.starts_with("HTTP/1.1 408"), "{out}");
+    assert!(t.elapsed() < Duration::from_secs(4));
+    assert_eq!(b.hits.load(std::sync::atomic::Ordering::Relaxed), 0);
 
     // An idle keep-alive connection.
     let mut c = Conn::open(addr).await;

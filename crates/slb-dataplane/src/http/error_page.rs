@@ -43,3 +43,25 @@ pub(crate) fn redirect(location: &str) -> Response<ProxyBody> {
     }
     resp
 }
+
+/// The same page as raw HTTP/1.1 bytes for the native engine: status line, `Server`,
+/// `Content-Type`, `Content-Length`, then `extra` header lines (each ending in CRLF, e.g.
+/// `location: ...\r\n`), `Connection: close` when the connection ends after it, and the body.
+pub(crate) fn raw_page(status: u16, extra: &str, close: bool) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let body = format!(
+        "<html><head><title>{status} {reason}</title></head><body><center><h1>{status} {reason}</h1></center><hr><center>OpenSLB</center></body></html>\n"
+    );
+    let mut out = String::with_capacity(body.len() + 160 + extra.len());
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status} {reason}\r\nserver: {SERVER_NAME}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\n{extra}{}\r\n{body}",
+        body.len(),
+        if close { "connection: close\r\n" } else { "" },
+    );
+    out.into_bytes()
+}

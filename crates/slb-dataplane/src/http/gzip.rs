@@ -10,11 +10,10 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use http::header::{
-    HeaderMap, HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, VARY,
-};
+use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, VARY};
 use http_body::{Body, Frame};
 
+use super::headers::{has_token, tokens, HeaderSource};
 use super::{BoxError, ProxyBody};
 
 /// Whether the content type is compressible: `text/*`, JSON, JavaScript and XML.
@@ -35,40 +34,51 @@ pub(crate) fn compressible(content_type: &str) -> bool {
 }
 
 /// Whether the client accepts gzip (`Accept-Encoding` lists `gzip` without `q=0`).
-pub(crate) fn client_accepts(req: &HeaderMap) -> bool {
-    req.get_all(ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            let zero_q = parts.any(|p| {
-                let p = p.trim().replace(' ', "");
-                p == "q=0" || p == "q=0.0" || p == "q=0.00" || p == "q=0.000"
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !zero_q
-        })
+pub(crate) fn client_accepts(req: &impl HeaderSource) -> bool {
+    tokens(req, "accept-encoding").any(|item| {
+        let Ok(item) = std::str::from_utf8(item) else {
+            return false;
+        };
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let zero_q = parts.any(|p| {
+            let p = p.trim().replace(' ', "");
+            p == "q=0" || p == "q=0.0" || p == "q=0.00" || p == "q=0.000"
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !zero_q
+    })
 }
 
 /// Whether this response should be compressed: not already encoded, a compressible type,
 /// and a status that carries a body.
-pub(crate) fn should_compress(status: http::StatusCode, resp: &HeaderMap) -> bool {
-    !resp.contains_key(CONTENT_ENCODING)
-        && !resp.contains_key(http::header::CONTENT_RANGE)
-        && !resp
-            .get_all(http::header::CACHE_CONTROL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.to_ascii_lowercase().contains("no-transform"))
-        && status != http::StatusCode::PARTIAL_CONTENT
-        && status != http::StatusCode::NO_CONTENT
-        && status != http::StatusCode::NOT_MODIFIED
-        && !status.is_informational()
-        && resp
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(compressible)
+pub(crate) fn should_compress(status: u16, resp: &impl HeaderSource) -> bool {
+    resp.values("content-encoding").next().is_none()
+        && resp.values("content-range").next().is_none()
+        && !has_token(resp, "cache-control", "no-transform")
+        && !matches!(status, 100..=199 | 204 | 206 | 304)
+        && compressible(resp.first_str("content-type"))
+}
+
+/// Incremental gzip: every pushed piece comes out compressed at once (sync flush), so
+/// compression never holds back or buffers a whole response.
+pub(crate) struct GzipStream(GzEncoder<Vec<u8>>);
+
+impl GzipStream {
+    pub(crate) fn new() -> Self {
+        Self(GzEncoder::new(Vec::new(), Compression::fast()))
+    }
+
+    /// Compresses `data` and returns what is ready to send (possibly empty).
+    pub(crate) fn push(&mut self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+        self.0.write_all(data)?;
+        self.0.flush()?;
+        Ok(std::mem::take(self.0.get_mut()))
+    }
+
+    /// Ends the stream: the remaining output and the gzip trailer.
+    pub(crate) fn finish(self) -> std::io::Result<Vec<u8>> {
+        self.0.finish()
+    }
 }
 
 /// Rewrites the headers for a gzip body: `Content-Encoding: gzip`, `Vary: Accept-Encoding`,
@@ -82,14 +92,14 @@ pub(crate) fn set_headers(resp: &mut HeaderMap) {
 /// A body that gzips `inner` frame by frame.
 pub(crate) struct GzipBody {
     inner: ProxyBody,
-    encoder: Option<GzEncoder<Vec<u8>>>,
+    encoder: Option<GzipStream>,
 }
 
 impl GzipBody {
     pub(crate) fn new(inner: ProxyBody) -> Self {
         Self {
             inner,
-            encoder: Some(GzEncoder::new(Vec::new(), Compression::fast())),
+            encoder: Some(GzipStream::new()),
         }
     }
 }
@@ -114,9 +124,7 @@ impl Body for GzipBody {
                     let Ok(data) = frame.into_data() else {
                         continue; // trailers are dropped with gzip
                     };
-                    enc.write_all(&data)?;
-                    enc.flush()?;
-                    let out = std::mem::take(enc.get_mut());
+                    let out = enc.push(&data)?;
                     if !out.is_empty() {
                         return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
                     }
@@ -138,6 +146,7 @@ impl Body for GzipBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::ACCEPT_ENCODING;
 
     #[test]
     fn types_and_accept() {

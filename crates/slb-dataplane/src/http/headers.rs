@@ -1,112 +1,187 @@
-//! Request and response header rewriting: hop-by-hop removal and forwarded headers.
+//! Header decisions shared by both front ends (the native HTTP/1.1 engine and hyper's
+//! HTTP/2): hop-by-hop names, forwarded headers, cookies and upgrades. Each is written once
+//! against [`HeaderSource`], so the raw-head engine and `HeaderMap` cannot drift apart.
 
 use std::net::{IpAddr, SocketAddr};
 
-use http::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
-};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, UPGRADE};
 
 use crate::spec::ForwardedHeaders;
 
 /// `X-Forwarded-For`.
 pub(crate) const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
-/// Whether the request asks for a protocol upgrade (`Connection: upgrade` and `Upgrade`).
-pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(UPGRADE)
-        && headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+/// Header values by (lowercase) name, in order.
+pub(crate) trait HeaderSource {
+    /// Every value of header `name`, which must be lowercase.
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a;
+
+    /// The first value as text, or `""`.
+    fn first_str<'a>(&'a self, name: &'a str) -> &'a str {
+        self.values(name)
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .unwrap_or("")
+    }
 }
 
-/// Removes hop-by-hop headers: `Connection` and every header it names, `Keep-Alive`,
-/// `Proxy-Connection`, `TE`, `Trailer`, `Transfer-Encoding` and `Upgrade`. With
-/// `keep_upgrade`, `Connection: upgrade` and `Upgrade` are kept for the upgrade handshake.
-pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
+impl HeaderSource for HeaderMap {
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.get_all(name).iter().map(HeaderValue::as_bytes)
+    }
+}
+
+/// The comma-separated tokens of every value of `name`, trimmed, empty ones skipped.
+pub(crate) fn tokens<'a>(
+    src: &'a impl HeaderSource,
+    name: &'a str,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    src.values(name)
+        .flat_map(|v| v.split(|&b| b == b','))
+        .map(|t| t.trim_ascii())
+        .filter(|t| !t.is_empty())
+}
+
+/// Whether `name` lists `token` (case-insensitive), as in `Connection: keep-alive, Upgrade`.
+pub(crate) fn has_token(src: &impl HeaderSource, name: &str, token: &str) -> bool {
+    tokens(src, name).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Whether the request asks for a protocol upgrade (`Connection: upgrade` and `Upgrade`).
+pub(crate) fn is_upgrade(src: &impl HeaderSource) -> bool {
+    src.values("upgrade").next().is_some() && has_token(src, "connection", "upgrade")
+}
+
+/// Hop-by-hop headers that never cross the balancer (RFC 9110 §7.6.1), besides those that
+/// `Connection` names. `Transfer-Encoding` is framing: each engine decides it itself.
+pub(crate) const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Whether a header named `name` (any case) is hop-by-hop for this message: a fixed one
+/// (except `Upgrade` on an upgrade), or one the message's `Connection` header lists.
+pub(crate) fn is_hop_by_hop(src: &impl HeaderSource, name: &[u8], keep_upgrade: bool) -> bool {
+    if keep_upgrade && name.eq_ignore_ascii_case(b"upgrade") {
+        return false;
+    }
+    HOP_BY_HOP
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+        || tokens(src, "connection").any(|t| t.eq_ignore_ascii_case(name))
+}
+
+/// Removes hop-by-hop headers and `Transfer-Encoding` from a `HeaderMap` (hyper frames the
+/// body itself). With `keep_upgrade`, `Upgrade` stays and `Connection: upgrade` is set.
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let listed: Vec<HeaderName> = tokens(headers, "connection")
+        .filter_map(|t| HeaderName::from_bytes(t).ok())
         .filter(|n| !(keep_upgrade && n == UPGRADE))
         .collect();
     for n in listed {
         headers.remove(n);
     }
-    headers.remove(CONNECTION);
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
-    headers.remove(TE);
-    headers.remove(TRAILER);
-    headers.remove(TRANSFER_ENCODING);
+    for h in HOP_BY_HOP {
+        if !(keep_upgrade && h == "upgrade") {
+            headers.remove(h);
+        }
+    }
+    headers.remove(http::header::TRANSFER_ENCODING);
     if keep_upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
-        headers.remove(UPGRADE);
     }
 }
 
-/// Appends the client IP to `X-Forwarded-For` (all incoming values joined, so the rightmost
-/// entry is the peer) and adds the optional forwarded headers.
-pub(crate) fn add_forwarded(
-    headers: &mut HeaderMap,
-    flags: ForwardedHeaders,
-    client: SocketAddr,
-    listener: SocketAddr,
-    load_balancer_id: &str,
-    listener_port: u16,
-) {
-    let ip = client.ip().to_canonical();
-    let prior: Vec<String> = headers
-        .get_all(X_FORWARDED_FOR)
+/// Where a request came in, for the forwarded headers.
+#[derive(Clone, Copy)]
+pub(crate) struct Origin<'a> {
+    pub flags: ForwardedHeaders,
+    pub client: SocketAddr,
+    pub listener: SocketAddr,
+    pub load_balancer_id: &'a str,
+    pub listener_port: u16,
+}
+
+impl Origin<'_> {
+    /// Whether the balancer sets header `name` (any case) itself, replacing the client's.
+    pub(crate) fn owns(&self, name: &[u8]) -> bool {
+        let f = self.flags;
+        [
+            (X_FORWARDED_FOR, true),
+            ("x-forwarded-proto", f.proto),
+            ("slb-ip", f.slb_ip),
+            ("slb-id", f.slb_id),
+            ("x-forwarded-port", f.port),
+            ("x-forwarded-client-srcport", f.client_src_port),
+        ]
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .collect();
-    let mut xff = prior.join(", ");
-    if !xff.is_empty() {
-        xff.push_str(", ");
+        .any(|(n, on)| *on && name.eq_ignore_ascii_case(n.as_bytes()))
     }
-    xff.push_str(&ip.to_string());
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert(X_FORWARDED_FOR, v);
-    }
-    if flags.proto {
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    }
-    if flags.slb_ip {
-        let ip: IpAddr = listener.ip().to_canonical();
-        if let Ok(v) = HeaderValue::from_str(&ip.to_string()) {
-            headers.insert("slb-ip", v);
+
+    /// Calls `emit` with every forwarded header to set: `X-Forwarded-For` with the client's
+    /// address appended to all values the client sent (so the rightmost entry is the peer),
+    /// then the optional ones.
+    pub(crate) fn fields(&self, src: &impl HeaderSource, mut emit: impl FnMut(&'static str, &str)) {
+        let mut xff = String::with_capacity(48);
+        for v in src.values(X_FORWARDED_FOR) {
+            let v = v.trim_ascii();
+            if let (false, Ok(v)) = (v.is_empty(), std::str::from_utf8(v)) {
+                xff.push_str(v);
+                xff.push_str(", ");
+            }
         }
-    }
-    if flags.slb_id {
-        if let Ok(v) = HeaderValue::from_str(load_balancer_id) {
-            headers.insert("slb-id", v);
+        let ip = self.client.ip().to_canonical();
+        push_display(&mut xff, &ip);
+        emit(X_FORWARDED_FOR, &xff);
+        let f = self.flags;
+        if f.proto {
+            emit("x-forwarded-proto", "http");
         }
-    }
-    if flags.port {
-        headers.insert("x-forwarded-port", HeaderValue::from(listener_port));
-    }
-    if flags.client_src_port {
-        headers.insert(
-            "x-forwarded-client-srcport",
-            HeaderValue::from(client.port()),
-        );
+        if f.slb_ip {
+            let ip: IpAddr = self.listener.ip().to_canonical();
+            emit("slb-ip", &ip.to_string());
+        }
+        if f.slb_id {
+            emit("slb-id", self.load_balancer_id);
+        }
+        if f.port {
+            emit("x-forwarded-port", &self.listener_port.to_string());
+        }
+        if f.client_src_port {
+            emit(
+                "x-forwarded-client-srcport",
+                &self.client.port().to_string(),
+            );
+        }
     }
 }
 
-/// Values of cookie `name` in the request's `Cookie` headers (first one wins).
-pub(crate) fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+fn push_display(out: &mut String, v: &impl std::fmt::Display) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{v}");
+}
+
+/// Sets the forwarded headers on a `HeaderMap`, replacing what the client sent.
+pub(crate) fn add_forwarded(headers: &mut HeaderMap, origin: &Origin<'_>) {
+    let mut set: Vec<(&'static str, HeaderValue)> = Vec::with_capacity(6);
+    origin.fields(headers, |name, value| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            set.push((name, v));
+        }
+    });
+    for (name, v) in set {
+        headers.insert(name, v);
+    }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers (first one wins).
+pub(crate) fn request_cookie<'a>(src: &'a impl HeaderSource, name: &str) -> Option<&'a str> {
+    src.values("cookie")
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)
@@ -114,11 +189,9 @@ pub(crate) fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&
 }
 
 /// The value the response sets for cookie `name` (`Set-Cookie: name=value; ...`).
-pub(crate) fn response_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(http::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+pub(crate) fn response_cookie<'a>(src: &'a impl HeaderSource, name: &str) -> Option<&'a str> {
+    src.values("set-cookie")
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .filter_map(|v| v.split(';').next()?.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim())
@@ -128,6 +201,7 @@ pub(crate) fn response_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::TE;
 
     #[test]
     fn hop_by_hop_removed_and_listed_ones_too() {
@@ -167,14 +241,15 @@ mod tests {
             port: true,
             client_src_port: true,
         };
-        add_forwarded(
-            &mut h,
+        let origin = Origin {
             flags,
-            "9.9.9.9:1000".parse().unwrap(),
-            "10.0.0.1:80".parse().unwrap(),
-            "lb-1",
-            80,
-        );
+            client: "9.9.9.9:1000".parse().unwrap(),
+            listener: "10.0.0.1:80".parse().unwrap(),
+            load_balancer_id: "lb-1",
+            listener_port: 80,
+        };
+        add_forwarded(&mut h, &origin);
+        assert!(origin.owns(b"SLB-ID") && !origin.owns(b"x-other"));
         assert_eq!(h[X_FORWARDED_FOR], "1.1.1.1, 2.2.2.2, 9.9.9.9");
         assert_eq!(h["slb-id"], "lb-1");
         assert_eq!(h["slb-ip"], "10.0.0.1");

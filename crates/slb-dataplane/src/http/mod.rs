@@ -1,14 +1,15 @@
-//! Layer-7 HTTP listeners: hyper server (HTTP/1.1 and h2c) per listener, routing by domain
+//! Layer-7 HTTP listeners: the native HTTP/1.1 engine ([`h1`]) and hyper for h2c, routing by domain
 //! and URL, cookie persistence, forwarded headers, pooled keep-alive connections to backends,
 //! gzip, redirects, WebSocket passthrough and the balancer's own error pages.
 //!
 //! Layout: `route.rs` (snapshot and rule matching), `runtime.rs` (bind/accept/diff of one
-//! listener), `proxy.rs` (one request), `headers.rs`, `sticky.rs`, `gzip.rs`,
+//! listener), `h1/` (HTTP/1.1 connections), `proxy.rs` (one HTTP/2 request via hyper), `headers.rs`, `sticky.rs`, `gzip.rs`,
 //! `error_page.rs`, `tail.rs` (response body accounting), [`access_log`].
 
 pub mod access_log;
 mod error_page;
 mod gzip;
+mod h1;
 mod headers;
 mod proxy;
 mod route;

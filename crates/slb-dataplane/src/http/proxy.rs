@@ -157,11 +157,13 @@ async fn proxy(
     }
     headers::add_forwarded(
         &mut head,
-        spec.forwarded,
-        ctx.peer,
-        ctx.local,
-        &shared.key.load_balancer_id,
-        shared.key.port,
+        &headers::Origin {
+            flags: spec.forwarded,
+            client: ctx.peer,
+            listener: ctx.local,
+            load_balancer_id: &shared.key.load_balancer_id,
+            listener_port: shared.key.port,
+        },
     );
     let body_empty = req.body().is_end_stream();
     let retryable = idempotent(&method) && body_empty;
@@ -290,7 +292,7 @@ async fn proxy(
         let mut body = body.map_err(|e| Box::new(e) as super::BoxError).boxed();
         if accept_gzip
             && method != Method::HEAD
-            && gzip::should_compress(parts.status, &parts.headers)
+            && gzip::should_compress(parts.status.as_u16(), &parts.headers)
         {
             gzip::set_headers(&mut parts.headers);
             body = gzip::GzipBody::new(body).boxed();

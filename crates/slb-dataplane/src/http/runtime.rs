@@ -10,23 +10,18 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use super::access_log::AccessLog;
 use super::route::HttpSnapshot;
 use super::sticky::ServerCookies;
-use super::{
-    ProxyBody, BACKEND_CONNECT_TIMEOUT, BACKEND_POOL_IDLE_TIMEOUT, MAX_REQUEST_HEAD,
-    MAX_REQUEST_HEADERS,
-};
+use super::{ProxyBody, BACKEND_CONNECT_TIMEOUT, BACKEND_POOL_IDLE_TIMEOUT};
 use crate::backend::{lock, BackendState};
 use crate::error::DataPlaneError;
 use crate::health::{spawn_probe, ProbeHandle};
@@ -44,7 +39,10 @@ pub(crate) struct HttpShared {
     pub snapshot: ArcSwap<HttpSnapshot>,
     pub metrics: ListenerMetrics,
     pub http: HttpMetrics,
+    /// Backend client of the HTTP/2 path.
     pub client: BackendClient,
+    /// Idle backend connections of the HTTP/1.1 engine.
+    pub pool: super::h1::Pool,
     pub server_cookies: ServerCookies,
     pub access_log: Option<Arc<dyn AccessLog>>,
     pub local_addr: Mutex<SocketAddr>,
@@ -55,6 +53,7 @@ pub(crate) struct HttpListenerRuntime {
     pub shared: Arc<HttpShared>,
     spec: HttpListenerSpec,
     accept: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
     probes: HashMap<SocketAddr, ProbeHandle>,
 }
 
@@ -83,15 +82,18 @@ impl HttpListenerRuntime {
             metrics: ListenerMetrics::default(),
             http: HttpMetrics::default(),
             client: backend_client(),
+            pool: super::h1::Pool::default(),
             server_cookies: ServerCookies::default(),
             access_log,
             local_addr: Mutex::new(local_addr),
         });
         let accept = tokio::spawn(accept_loop(socket, shared.clone()));
+        let sweeper = tokio::spawn(sweep_pool(Arc::downgrade(&shared)));
         let mut rt = Self {
             shared,
             spec,
             accept,
+            sweeper,
             probes: HashMap::new(),
         };
         rt.sync_probes();
@@ -124,6 +126,7 @@ impl HttpListenerRuntime {
     /// Closes the socket before returning and stops probes.
     pub(crate) async fn stop(mut self) {
         self.accept.abort();
+        self.sweeper.abort();
         let _ = (&mut self.accept).await;
         self.probes.clear();
         tracing::info!(listener = %self.spec.key, "http listener stopped");
@@ -183,6 +186,21 @@ impl HttpListenerRuntime {
 impl Drop for HttpListenerRuntime {
     fn drop(&mut self) {
         self.accept.abort();
+        self.sweeper.abort();
+    }
+}
+
+/// Closes backend connections idle for longer than [`BACKEND_POOL_IDLE_TIMEOUT`], until
+/// the listener is gone.
+async fn sweep_pool(shared: std::sync::Weak<HttpShared>) {
+    let mut tick = tokio::time::interval(BACKEND_POOL_IDLE_TIMEOUT / 4);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.pool.sweep(BACKEND_POOL_IDLE_TIMEOUT);
     }
 }
 
@@ -209,7 +227,7 @@ impl Drop for ClientGuard<'_> {
     }
 }
 
-/// Serves one client connection (HTTP/1.1 or h2c) until it closes.
+/// Serves one client connection (HTTP/1.1, or h2c handed to hyper) until it closes.
 async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<HttpShared>) {
     let m = &shared.metrics;
     m.connections_total.fetch_add(1, Ordering::Relaxed);
@@ -227,30 +245,5 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<HttpS
             t
         }
     };
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        // Bounds both a slow request head and the idle time between keep-alive requests.
-        .header_read_timeout(idle)
-        .max_buf_size(MAX_REQUEST_HEAD)
-        .max_headers(MAX_REQUEST_HEADERS);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_REQUEST_HEAD as u32)
-        .keep_alive_interval(Some(idle))
-        .keep_alive_timeout(Duration::from_secs(20));
-    let ctx = Arc::new(super::proxy::ConnCtx {
-        shared: shared.clone(),
-        peer,
-        local,
-    });
-    let svc = service_fn(move |req| super::proxy::handle(ctx.clone(), req));
-    if let Err(e) = builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-        .await
-    {
-        tracing::debug!(listener = %shared.key, %peer, error = %e, "http connection ended with error");
-    }
+    super::h1::serve(stream, peer, local, shared.clone(), idle).await;
 }

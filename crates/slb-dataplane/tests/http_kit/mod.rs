@@ -77,6 +77,7 @@ impl HttpBackend {
 /// - `/sleep`: waits 10 s before answering;
 /// - `/text`: 6 000 bytes of `text/plain`;
 /// - `/cookie`: sets `sid=NAME`;
+/// - `/echo`: answers the request body (and `x-seen-framing`);
 /// - an `Upgrade` request: 101, then echoes bytes;
 /// - otherwise: body `NAME`, with headers `x-seen-*` describing the request.
 async fn respond(
@@ -106,6 +107,19 @@ async fn respond(
             .unwrap());
     }
     let path = req.uri().path().to_owned();
+    if path == "/echo" {
+        let framing = format!(
+            "cl={:?} te={:?}",
+            req.headers().get("content-length"),
+            req.headers().get("transfer-encoding")
+        );
+        let body = req.into_body().collect().await.map(|b| b.to_bytes());
+        return Ok(Response::builder()
+            .header("x-backend", name.as_str())
+            .header("x-seen-framing", framing)
+            .body(Full::new(body.unwrap_or_default()))
+            .unwrap());
+    }
     if path == "/sleep" {
         tokio::time::sleep(Duration::from_secs(10)).await;
     }

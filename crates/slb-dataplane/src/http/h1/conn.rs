@@ -1,0 +1,160 @@
+//! The client side of one connection: read request heads within the idle timeout, refuse
+//! bad ones with the balancer's page, hand HTTP/2 (prior knowledge) to hyper, and run each
+//! request's exchange until the connection ends.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::StatusCode;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::super::error_page::raw_page;
+use super::super::proxy::{handle, ConnCtx};
+use super::super::{HttpShared, MAX_REQUEST_HEAD};
+use super::exchange::{exchange, Conn, Next};
+use super::head::{parse_request, request_head_len, HeadError};
+use super::rewind::Rewind;
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How long a refused connection is drained before closing, so the client reads the
+/// error page instead of a reset.
+const LINGER: Duration = Duration::from_secs(1);
+/// Most bytes drained while lingering.
+const LINGER_BYTES: usize = 256 * 1024;
+
+/// How reading a request head ended.
+enum HeadRead {
+    /// A complete head of this length is at the front of the buffer.
+    Complete(usize),
+    /// The client speaks HTTP/2 with prior knowledge.
+    H2,
+    /// Refused before it was complete (431, 400...).
+    Refused(HeadError),
+    /// The idle timeout passed: silently when nothing had arrived, 408 otherwise.
+    TimedOut { partial: bool },
+    /// The client closed or failed.
+    Closed,
+}
+
+/// Serves one client connection until it closes. `idle` bounds both the wait for a request
+/// between keep-alive requests and the time a client may take to send a head.
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    shared: Arc<HttpShared>,
+    idle: Duration,
+) {
+    let mut c = Conn::new(shared, peer, local);
+    let mut first = true;
+    loop {
+        let deadline = Instant::now() + idle;
+        let len = match read_head(&mut stream, &mut c.buf, deadline, first).await {
+            HeadRead::Complete(len) => len,
+            HeadRead::H2 => return serve_h2(stream, c, idle).await,
+            HeadRead::Refused(e) => return refuse(stream, &c, e.status()).await,
+            HeadRead::TimedOut { partial: true } => return refuse(stream, &c, 408).await,
+            HeadRead::TimedOut { partial: false } | HeadRead::Closed => return,
+        };
+        first = false;
+        let raw = c.buf.split_to(len).freeze();
+        let head = match parse_request(raw) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::debug!(listener = %c.shared.key, %peer, error = ?e, "request refused");
+                return refuse(stream, &c, e.status()).await;
+            }
+        };
+        if exchange(&mut c, &mut stream, head).await == Next::Close {
+            return;
+        }
+    }
+}
+
+async fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    deadline: Instant,
+    first: bool,
+) -> HeadRead {
+    loop {
+        if !buf.is_empty() {
+            let preface = first && H2_PREFACE.starts_with(&buf[..buf.len().min(H2_PREFACE.len())]);
+            if preface && buf.len() >= H2_PREFACE.len() {
+                return HeadRead::H2;
+            }
+            if !preface {
+                match request_head_len(buf) {
+                    Ok(Some(len)) => return HeadRead::Complete(len),
+                    Ok(None) => {}
+                    Err(e) => return HeadRead::Refused(e),
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(8 * 1024.min(MAX_REQUEST_HEAD));
+        }
+        match tokio::time::timeout_at(deadline, stream.read_buf(buf)).await {
+            Err(_) => {
+                return HeadRead::TimedOut {
+                    partial: !buf.is_empty(),
+                }
+            }
+            Ok(Ok(0)) | Ok(Err(_)) => return HeadRead::Closed,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Answers `status` with the balancer's page and closes, draining what the client still
+/// sends for a moment so that it reads the page rather than a reset.
+async fn refuse(mut stream: TcpStream, c: &Conn, status: u16) {
+    c.shared
+        .http
+        .count_status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
+    if stream.write_all(&raw_page(status, "", true)).await.is_err() {
+        return;
+    }
+    let _ = stream.shutdown().await;
+    let drain = async {
+        let mut scratch = vec![0u8; 16 * 1024];
+        let mut total = 0;
+        while total < LINGER_BYTES {
+            match stream.read(&mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+/// Hands the connection, preface included, to hyper's HTTP/2 server and the shared
+/// request handler.
+async fn serve_h2(stream: TcpStream, mut c: Conn, idle: Duration) {
+    let prefix = c.buf.split().freeze();
+    let io = TokioIo::new(Rewind::new(prefix, stream));
+    let ctx = Arc::new(ConnCtx {
+        shared: c.shared.clone(),
+        peer: c.peer,
+        local: c.local,
+    });
+    let svc = service_fn(move |req| handle(ctx.clone(), req));
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_REQUEST_HEAD as u32)
+        .keep_alive_interval(Some(idle))
+        .keep_alive_timeout(Duration::from_secs(20));
+    if let Err(e) = builder.serve_connection(io, svc).await {
+        tracing::debug!(listener = %c.shared.key, peer = %c.peer, error = %e, "h2 connection ended with error");
+    }
+}

@@ -1,0 +1,137 @@
+//! Idle keep-alive connections to the backends of one HTTP listener.
+//!
+//! A connection is owned by exactly one request at a time: checked out, used, and put back
+//! only when its response ended cleanly. There is no task per connection and no channel;
+//! liveness is checked on checkout from the readiness tokio already tracks (a closed or
+//! chatty idle connection is readable), which costs no syscall for a live one.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+
+use super::super::{BACKEND_CONNECT_TIMEOUT, BACKEND_POOL_IDLE_TIMEOUT};
+use crate::backend::lock;
+
+/// Most idle connections kept per backend address; more are closed when put back.
+pub const MAX_IDLE_PER_BACKEND: usize = 256;
+
+/// A connection to one backend, with whether it came from the pool (a failure on a reused
+/// connection before any response byte is the pool's fault, not the backend's).
+pub(crate) struct Upstream {
+    pub stream: TcpStream,
+    pub addr: SocketAddr,
+    pub reused: bool,
+}
+
+/// Idle connections by backend address, newest last.
+#[derive(Default)]
+pub(crate) struct Pool {
+    idle: Mutex<HashMap<SocketAddr, Vec<(TcpStream, Instant)>>>,
+}
+
+impl Pool {
+    /// A live idle connection to `addr`, or a new one (connect timeout
+    /// [`BACKEND_CONNECT_TIMEOUT`]).
+    pub(crate) async fn checkout(&self, addr: SocketAddr) -> std::io::Result<Upstream> {
+        if let Some(stream) = self.take_idle(addr) {
+            return Ok(Upstream {
+                stream,
+                addr,
+                reused: true,
+            });
+        }
+        Self::connect(addr).await
+    }
+
+    /// Always a new connection.
+    pub(crate) async fn connect(addr: SocketAddr) -> std::io::Result<Upstream> {
+        let stream = tokio::time::timeout(BACKEND_CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+            })??;
+        let _ = stream.set_nodelay(true);
+        Ok(Upstream {
+            stream,
+            addr,
+            reused: false,
+        })
+    }
+
+    fn take_idle(&self, addr: SocketAddr) -> Option<TcpStream> {
+        let mut idle = lock(&self.idle);
+        let list = idle.get_mut(&addr)?;
+        while let Some((stream, since)) = list.pop() {
+            if since.elapsed() < BACKEND_POOL_IDLE_TIMEOUT && is_quiet(&stream) {
+                return Some(stream);
+            }
+        }
+        None
+    }
+
+    /// Returns a connection whose last response ended cleanly.
+    pub(crate) fn put(&self, up: Upstream) {
+        let mut idle = lock(&self.idle);
+        let list = idle.entry(up.addr).or_default();
+        if list.len() < MAX_IDLE_PER_BACKEND {
+            list.push((up.stream, Instant::now()));
+        }
+    }
+
+    /// Closes connections idle for longer than `max_idle` (run periodically).
+    pub(crate) fn sweep(&self, max_idle: Duration) {
+        let mut idle = lock(&self.idle);
+        for list in idle.values_mut() {
+            list.retain(|(_, since)| since.elapsed() < max_idle);
+        }
+        idle.retain(|_, list| !list.is_empty());
+    }
+
+    /// Idle connections held.
+    #[cfg(test)]
+    pub(crate) fn idle_count(&self) -> usize {
+        lock(&self.idle).values().map(Vec::len).sum()
+    }
+}
+
+/// An idle connection must have nothing to read: data would be a protocol violation and EOF
+/// means the backend closed it. `try_read` answers from tokio's readiness without a syscall
+/// while the socket is not readable.
+fn is_quiet(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    #[tokio::test]
+    async fn reuses_live_and_drops_closed_connections() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let pool = Pool::default();
+        let a = pool.checkout(addr).await.unwrap();
+        assert!(!a.reused);
+        let (mut server_side, _) = l.accept().await.unwrap();
+        pool.put(a);
+        assert_eq!(pool.idle_count(), 1);
+        let b = pool.checkout(addr).await.unwrap();
+        assert!(b.reused, "a live idle connection is reused");
+        pool.put(b);
+        // The backend closes the idle connection: the pool must not hand it out.
+        server_side.shutdown().await.unwrap();
+        drop(server_side);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let c = pool.checkout(addr).await.unwrap();
+        assert!(!c.reused, "a closed idle connection is discarded");
+        pool.put(c);
+        pool.sweep(Duration::ZERO);
+        assert_eq!(pool.idle_count(), 0);
+    }
+}

@@ -1,0 +1,127 @@
+//! Serializes the heads the engine sends: the request to a backend and the response head
+//! to a client, straight from the parsed offsets without building a `HeaderMap`.
+
+use super::super::headers::{is_hop_by_hop, Origin};
+use super::head::{RequestHead, ResponseHead};
+
+/// Appends `name: value\r\n`.
+pub(crate) fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The upstream request head: always HTTP/1.1 in origin form; the client's fields minus
+/// hop-by-hop ones and the forwarded ones the balancer owns; `Host` kept (or `host` when the
+/// client sent none); the forwarded headers; `Connection: upgrade` on an upgrade. The body's
+/// framing headers pass through unchanged, since the body is relayed as framed.
+pub(crate) fn request_head(out: &mut Vec<u8>, head: &RequestHead, origin: &Origin<'_>, host: &str) {
+    out.clear();
+    out.extend_from_slice(head.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(head.path_and_query().as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut has_host = false;
+    for (name, value) in head.fields.iter() {
+        if is_hop_by_hop(&head.fields, name, head.upgrade) || origin.owns(name) {
+            continue;
+        }
+        has_host |= name.eq_ignore_ascii_case(b"host");
+        push_field(out, name, value);
+    }
+    if !has_host && !host.is_empty() {
+        push_field(out, b"host", host.as_bytes());
+    }
+    origin.fields(&head.fields, |n, v| {
+        push_field(out, n.as_bytes(), v.as_bytes())
+    });
+    if head.upgrade {
+        out.extend_from_slice(b"connection: upgrade\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The response head's status line and the backend's fields minus hop-by-hop ones (and
+/// minus `Content-Length`/`Transfer-Encoding` when `reframe`); the caller appends its own
+/// fields and the final CRLF.
+pub(crate) fn response_head_start(
+    out: &mut Vec<u8>,
+    resp: &ResponseHead,
+    upgrade: bool,
+    reframe: bool,
+) {
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(&itoa3(resp.status));
+    out.push(b' ');
+    out.extend_from_slice(resp.reason());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in resp.fields.iter() {
+        if is_hop_by_hop(&resp.fields, name, upgrade)
+            || (reframe
+                && (name.eq_ignore_ascii_case(b"content-length")
+                    || name.eq_ignore_ascii_case(b"transfer-encoding")))
+        {
+            continue;
+        }
+        push_field(out, name, value);
+    }
+}
+
+/// A three-digit status code as ASCII.
+fn itoa3(status: u16) -> [u8; 3] {
+    let s = status.min(999);
+    [
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::head::{parse_request, parse_response, request_head_len};
+    use super::*;
+    use crate::spec::ForwardedHeaders;
+    use bytes::{Bytes, BytesMut};
+    use http::Method;
+
+    #[test]
+    fn upstream_head_drops_hop_by_hop_and_owned_fields() {
+        let raw = "GET /p?q HTTP/1.1\r\nHost: a.com\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nX-Forwarded-For: 9.9.9.9\r\nSLB-ID: forged\r\nX-A: b\r\n\r\n";
+        let len = request_head_len(raw.as_bytes()).unwrap().unwrap();
+        let head = parse_request(Bytes::copy_from_slice(&raw.as_bytes()[..len])).unwrap();
+        let origin = Origin {
+            flags: ForwardedHeaders {
+                slb_id: true,
+                ..Default::default()
+            },
+            client: "10.0.0.1:5000".parse().unwrap(),
+            listener: "127.0.0.1:80".parse().unwrap(),
+            load_balancer_id: "lb-1",
+            listener_port: 80,
+        };
+        let mut out = Vec::new();
+        request_head(&mut out, &head, &origin, "fallback");
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(
+            s,
+            "GET /p?q HTTP/1.1\r\nHost: a.com\r\nX-A: b\r\nx-forwarded-for: 9.9.9.9, 10.0.0.1\r\nslb-id: lb-1\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn response_head_reframed() {
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\nX-B: c\r\n\r\nabc"
+                [..],
+        );
+        let resp = parse_response(&mut buf, &Method::GET).unwrap().unwrap();
+        let mut out = Vec::new();
+        response_head_start(&mut out, &resp, false, true);
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nX-B: c\r\n");
+        response_head_start(&mut out, &resp, false, false);
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-B: c\r\n");
+    }
+}
