@@ -47,6 +47,7 @@ SLB_TCP_PORT=${SLB_TCP_PORT:-$((PORT_BASE + 215))}
 SLB_HTTP_PORT=${SLB_HTTP_PORT:-$((PORT_BASE + 95))}
 SLB_API_PORT=${SLB_API_PORT:-$((PORT_BASE + 298))}
 SLB_HEALTH_CHECK=${SLB_HEALTH_CHECK:-off}  # on = TCP health checks every 2 s (they also probe iperf3 -s)
+SLB_ACCESS_LOG=${SLB_ACCESS_LOG:-off}      # like the peers' configs (access_log off); a path or stdout to measure its cost
 SLB_LOG=${SLB_LOG:-warn}                # RUST_LOG of the measured node
 RESULTS_ROOT=${RESULTS_ROOT:-$BENCH_DIR/results}
 RUN_DIR=${RUN_DIR:-$BENCH_DIR/run}      # the harness's rendered configs, cert, 1 MiB file (reused)
@@ -196,7 +197,7 @@ stop_prep() {
 trap 'stop_prep' EXIT
 trap 'stop_prep; exit 130' INT TERM HUP
 
-SERVE_ARGS=(serve --data-dir "$DATA" --api-addr "127.0.0.1:$SLB_API_PORT" --region local --zone local-a --zone local-b --address-pool 127.0.0.1/32)
+SERVE_ARGS=(serve --data-dir "$DATA" --api-addr "127.0.0.1:$SLB_API_PORT" --region local --zone local-a --zone local-b --address-pool 127.0.0.1/32 --access-log "$SLB_ACCESS_LOG")
 log "preparing $DATA: slb ${SERVE_ARGS[*]}"
 RUST_LOG=info "$SLB_BIN" "${SERVE_ARGS[@]}" >"$OUT/prepare-serve.log" 2>&1 &
 PREP_PID=$!
@@ -258,7 +259,7 @@ fi
 for i in $(seq 1 50); do port_busy "$SLB_TCP_PORT" && break; sleep 0.1; done
 port_busy "$SLB_TCP_PORT" || die "the started listener is not listening on 127.0.0.1:$SLB_TCP_PORT (log: $OUT/prepare-serve.log)"
 stop_prep
-log "configured $LB: tcp :$SLB_TCP_PORT -> :$IPERF_PORT$([[ $HTTP == 1 ]] && echo ", tcp :$SLB_HTTP_PORT -> :$BE1_PORT,:$BE2_PORT (rr)"); health checks $SLB_HEALTH_CHECK; node stopped"
+log "configured $LB: tcp :$SLB_TCP_PORT -> :$IPERF_PORT$([[ $HTTP == 1 ]] && echo ", $([[ $HTTP_MODE == l7 ]] && echo http || echo tcp) :$SLB_HTTP_PORT -> :$BE1_PORT,:$BE2_PORT (rr)"); health checks $SLB_HEALTH_CHECK; node stopped"
 for p in "$SLB_API_PORT" "$SLB_TCP_PORT"; do
     for i in $(seq 1 50); do port_busy "$p" || break; sleep 0.1; done
     port_busy "$p" && die "127.0.0.1:$p still in use after the preparing node stopped"

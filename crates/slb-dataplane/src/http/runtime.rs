@@ -205,10 +205,16 @@ async fn sweep_pool(shared: std::sync::Weak<HttpShared>) {
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<HttpShared>) {
+    // A listener bound to one address knows every connection's local address without a
+    // `getsockname` per connection; a wildcard bind has to ask.
+    let bound = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(serve_connection(stream, peer, shared.clone()));
+                tokio::spawn(serve_connection(stream, peer, bound, shared.clone()));
             }
             Err(e) => {
                 tracing::warn!(listener = %shared.key, error = %e, "accept failed");
@@ -228,15 +234,19 @@ impl Drop for ClientGuard<'_> {
 }
 
 /// Serves one client connection (HTTP/1.1, or h2c handed to hyper) until it closes.
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<HttpShared>) {
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    bound: Option<SocketAddr>,
+    shared: Arc<HttpShared>,
+) {
     let m = &shared.metrics;
     m.connections_total.fetch_add(1, Ordering::Relaxed);
     m.active_connections.fetch_add(1, Ordering::Relaxed);
     let _guard = ClientGuard(&m.active_connections);
-    let Ok(local) = stream.local_addr() else {
+    let Some(local) = bound.or_else(|| stream.local_addr().ok()) else {
         return;
     };
-    let _ = stream.set_nodelay(true);
     let idle = {
         let t = shared.snapshot.load().spec.idle_timeout;
         if t.is_zero() {

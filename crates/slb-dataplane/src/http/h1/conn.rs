@@ -18,7 +18,7 @@ use super::super::error_page::raw_page;
 use super::super::proxy::{handle, ConnCtx};
 use super::super::{HttpShared, MAX_REQUEST_HEAD};
 use super::exchange::{exchange, Conn, Next};
-use super::head::{parse_request, request_head_len, HeadError};
+use super::head::{parse_request, HeadError, RequestHead};
 use super::rewind::Rewind;
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
@@ -32,8 +32,8 @@ const LINGER_BYTES: usize = 256 * 1024;
 
 /// How reading a request head ended.
 enum HeadRead {
-    /// A complete head of this length is at the front of the buffer.
-    Complete(usize),
+    /// A complete, valid head (split off the buffer).
+    Complete(RequestHead),
     /// The client speaks HTTP/2 with prior knowledge.
     H2,
     /// Refused before it was complete (431, 400...).
@@ -55,26 +55,28 @@ pub(crate) async fn serve(
 ) {
     let mut c = Conn::new(shared, peer, local);
     let mut first = true;
+    let mut first_exchange = true;
     loop {
         let deadline = Instant::now() + idle;
-        let len = match read_head(&mut stream, &mut c.buf, deadline, first).await {
-            HeadRead::Complete(len) => len,
+        let head = match read_head(&mut stream, &mut c.buf, deadline, first).await {
+            HeadRead::Complete(head) => head,
             HeadRead::H2 => return serve_h2(stream, c, idle).await,
-            HeadRead::Refused(e) => return refuse(stream, &c, e.status()).await,
+            HeadRead::Refused(e) => {
+                tracing::debug!(listener = %c.shared.key, %peer, error = ?e, "request refused");
+                return refuse(stream, &c, e.status()).await;
+            }
             HeadRead::TimedOut { partial: true } => return refuse(stream, &c, 408).await,
             HeadRead::TimedOut { partial: false } | HeadRead::Closed => return,
         };
         first = false;
-        let raw = c.buf.split_to(len).freeze();
-        let head = match parse_request(raw) {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::debug!(listener = %c.shared.key, %peer, error = ?e, "request refused");
-                return refuse(stream, &c, e.status()).await;
-            }
-        };
         if exchange(&mut c, &mut stream, head).await == Next::Close {
             return;
+        }
+        if first_exchange {
+            // Like nginx's `tcp_nodelay`: only a connection that stays open for more
+            // requests needs Nagle off; a one-request connection saves the syscall.
+            first_exchange = false;
+            let _ = stream.set_nodelay(true);
         }
     }
 }
@@ -92,8 +94,8 @@ async fn read_head(
                 return HeadRead::H2;
             }
             if !preface {
-                match request_head_len(buf) {
-                    Ok(Some(len)) => return HeadRead::Complete(len),
+                match parse_request(buf) {
+                    Ok(Some(head)) => return HeadRead::Complete(head),
                     Ok(None) => {}
                     Err(e) => return HeadRead::Refused(e),
                 }
@@ -140,6 +142,7 @@ async fn refuse(mut stream: TcpStream, c: &Conn, status: u16) {
 /// Hands the connection, preface included, to hyper's HTTP/2 server and the shared
 /// request handler.
 async fn serve_h2(stream: TcpStream, mut c: Conn, idle: Duration) {
+    let _ = stream.set_nodelay(true);
     let prefix = c.buf.split().freeze();
     let io = TokioIo::new(Rewind::new(prefix, stream));
     let ctx = Arc::new(ConnCtx {

@@ -342,6 +342,7 @@ async fn run(c: &mut Conn, client: &mut TcpStream, head: &RequestHead, rec: &mut
                     return Next::Close;
                 }
                 c.buf.clear();
+                let _ = client.set_nodelay(true);
                 let _ = tokio::io::copy_bidirectional(client, &mut up.stream).await;
                 drop(guard);
                 return Next::Close;

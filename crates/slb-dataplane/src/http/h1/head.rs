@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::Method;
 
 use super::super::headers::{has_token, is_upgrade, HeaderSource};
@@ -159,30 +159,27 @@ fn absolute_authority(target: &str) -> Option<(&str, &str)> {
     })
 }
 
-/// Parses a request head at the start of `buf`: `Ok(None)` while incomplete, `Ok(Some(len))`
-/// once complete (the head is `buf[..len]`); refused heads are errors.
-pub(crate) fn request_head_len(buf: &[u8]) -> Result<Option<usize>, HeadError> {
+/// Parses and validates a request head at the start of `buf` in one pass: `Ok(None)` while
+/// incomplete; once complete the head is split off `buf` (which keeps what follows: a body
+/// or a pipelined request). Refused heads are errors, as soon as they can be told apart.
+pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    match req.parse(buf) {
-        Ok(httparse::Status::Complete(len)) if len > MAX_REQUEST_HEAD => Err(HeadError::TooLarge),
-        Ok(httparse::Status::Complete(len)) => Ok(Some(len)),
-        Ok(httparse::Status::Partial) if buf.len() > MAX_REQUEST_HEAD => Err(HeadError::TooLarge),
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
-        Err(httparse::Error::Version) => Err(HeadError::Malformed("unsupported HTTP version")),
-        Err(_) => Err(HeadError::Malformed("malformed request head")),
-    }
-}
-
-/// Parses and validates the complete head `raw` (as delimited by [`request_head_len`]).
-pub(crate) fn parse_request(raw: Bytes) -> Result<RequestHead, HeadError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let parsed = req.parse(&raw);
-    if !matches!(parsed, Ok(httparse::Status::Complete(_))) {
-        return Err(HeadError::Malformed("malformed request head"));
-    }
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len > MAX_REQUEST_HEAD => {
+            return Err(HeadError::TooLarge)
+        }
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_REQUEST_HEAD => {
+            return Err(HeadError::TooLarge)
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(httparse::Error::Version) => {
+            return Err(HeadError::Malformed("unsupported HTTP version"))
+        }
+        Err(_) => return Err(HeadError::Malformed("malformed request head")),
+    };
     let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(HeadError::Malformed("malformed request line"));
     };
@@ -194,11 +191,17 @@ pub(crate) fn parse_request(raw: Bytes) -> Result<RequestHead, HeadError> {
     if method == Method::CONNECT {
         return Err(HeadError::MethodNotAllowed);
     }
-    let target = offsets(raw.as_ptr(), path.as_bytes());
-    let fields = Fields::new(raw.clone(), raw.as_ptr(), req.headers);
     if !path.starts_with('/') && absolute_authority(path).is_none() && path != "*" {
         return Err(HeadError::Malformed("bad request target"));
     }
+    let base = buf.as_ptr();
+    let target = offsets(base, path.as_bytes());
+    // Offsets are taken before the split; `split_to` keeps the bytes at the same positions.
+    let parsed = Fields::new(Bytes::new(), base, req.headers).fields;
+    let fields = Fields {
+        raw: buf.split_to(len).freeze(),
+        fields: parsed,
+    };
     let hosts = fields.values("host").count();
     if hosts > 1 || (minor == 1 && hosts == 0) {
         return Err(HeadError::Malformed("missing or repeated Host"));
@@ -211,7 +214,7 @@ pub(crate) fn parse_request(raw: Bytes) -> Result<RequestHead, HeadError> {
         !close && has_token(&fields, "connection", "keep-alive")
     };
     let upgrade = minor == 1 && is_upgrade(&fields);
-    Ok(RequestHead {
+    Ok(Some(RequestHead {
         method,
         target,
         minor,
@@ -219,7 +222,7 @@ pub(crate) fn parse_request(raw: Bytes) -> Result<RequestHead, HeadError> {
         framing,
         keep_alive,
         upgrade,
-    })
+    }))
 }
 
 /// Request framing, refusing every shape two parsers could read differently:
@@ -301,7 +304,7 @@ impl ResponseHead {
 /// Parses a backend response head at the start of `buf` (`Ok(None)` while incomplete).
 /// `request` is the method it answers, which decides whether a body follows.
 pub(crate) fn parse_response(
-    buf: &mut bytes::BytesMut,
+    buf: &mut BytesMut,
     request: &Method,
 ) -> Result<Option<ResponseHead>, &'static str> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_REQUEST_HEADERS];
@@ -360,8 +363,11 @@ mod tests {
     use super::*;
 
     fn req(s: &str) -> Result<RequestHead, HeadError> {
-        let len = request_head_len(s.as_bytes())?.expect("complete");
-        parse_request(Bytes::copy_from_slice(&s.as_bytes()[..len]))
+        parse_request(&mut BytesMut::from(s)).map(|h| h.expect("complete"))
+    }
+
+    fn complete(s: &[u8]) -> Result<bool, HeadError> {
+        parse_request(&mut BytesMut::from(s)).map(|h| h.is_some())
     }
 
     #[test]
@@ -388,12 +394,12 @@ mod tests {
 
     #[test]
     fn partial_and_limits() {
-        assert_eq!(request_head_len(b"GET / HTTP/1.1\r\nHost: a\r\n"), Ok(None));
+        assert_eq!(complete(b"GET / HTTP/1.1\r\nHost: a\r\n"), Ok(false));
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_REQUEST_HEAD));
-        assert_eq!(request_head_len(big.as_bytes()), Err(HeadError::TooLarge));
+        assert_eq!(complete(big.as_bytes()), Err(HeadError::TooLarge));
         let many: String = (0..150).map(|i| format!("X-{i}: v\r\n")).collect();
         let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
-        assert_eq!(request_head_len(many.as_bytes()), Err(HeadError::TooLarge));
+        assert_eq!(complete(many.as_bytes()), Err(HeadError::TooLarge));
         let long = format!(
             "GET /{} HTTP/1.1\r\nHost: a\r\n\r\n",
             "u".repeat(MAX_URI_LEN)
@@ -421,8 +427,8 @@ mod tests {
                 "accepted: {bad:?}"
             );
         }
-        assert!(request_head_len(b"GET / HTTP/1.1\r\nHost : a\r\n\r\n").is_err());
-        assert!(request_head_len(b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n").is_err());
+        assert!(complete(b"GET / HTTP/1.1\r\nHost : a\r\n\r\n").is_err());
+        assert!(complete(b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n").is_err());
         assert_eq!(
             req("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap_err(),
             HeadError::MethodNotAllowed

@@ -81,17 +81,16 @@ fn itoa3(status: u16) -> [u8; 3] {
 
 #[cfg(test)]
 mod tests {
-    use super::super::head::{parse_request, parse_response, request_head_len};
+    use super::super::head::{parse_request, parse_response};
     use super::*;
     use crate::spec::ForwardedHeaders;
-    use bytes::{Bytes, BytesMut};
+    use bytes::BytesMut;
     use http::Method;
 
     #[test]
     fn upstream_head_drops_hop_by_hop_and_owned_fields() {
         let raw = "GET /p?q HTTP/1.1\r\nHost: a.com\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nX-Forwarded-For: 9.9.9.9\r\nSLB-ID: forged\r\nX-A: b\r\n\r\n";
-        let len = request_head_len(raw.as_bytes()).unwrap().unwrap();
-        let head = parse_request(Bytes::copy_from_slice(&raw.as_bytes()[..len])).unwrap();
+        let head = parse_request(&mut BytesMut::from(raw)).unwrap().unwrap();
         let origin = Origin {
             flags: ForwardedHeaders {
                 slb_id: true,
