@@ -392,3 +392,44 @@ async fn h2c_client_is_proxied_to_http1_backend() {
     }
     dp.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_h2c_connection_closed_after_idle_timeout() {
+    let b = HttpBackend::start("b").await;
+    let dp = DataPlane::new();
+    let mut spec = http_spec(89, vec![b.spec()]);
+    spec.idle_timeout = Duration::from_millis(300);
+    let addr = start(&dp, spec).await;
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(s),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    // Requests spaced below the idle timeout keep the connection.
+    for _ in 0..3 {
+        let req = http::Request::get("http://h2.test/x")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = tokio::time::timeout(STEP, send.send_request(req))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // Then silence: the balancer ends the connection (GOAWAY, close).
+    let t = std::time::Instant::now();
+    tokio::time::timeout(STEP, conn)
+        .await
+        .expect("idle h2 connection closed by the balancer")
+        .unwrap()
+        .ok();
+    assert!(
+        t.elapsed() >= Duration::from_millis(100),
+        "{:?}",
+        t.elapsed()
+    );
+}

@@ -8,18 +8,14 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use http::StatusCode;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::super::error_page::raw_page;
-use super::super::proxy::{handle, ConnCtx};
 use super::super::{HttpShared, MAX_REQUEST_HEAD};
 use super::exchange::{exchange, Conn, Next};
 use super::head::{parse_request, HeadError, RequestHead};
-use super::rewind::Rewind;
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -60,7 +56,10 @@ pub(crate) async fn serve(
         let deadline = Instant::now() + idle;
         let head = match read_head(&mut stream, &mut c.buf, deadline, first).await {
             HeadRead::Complete(head) => head,
-            HeadRead::H2 => return serve_h2(stream, c, idle).await,
+            HeadRead::H2 => {
+                let prefix = c.buf.split().freeze();
+                return super::h2c::serve(stream, prefix, c.shared, peer, local, idle).await;
+            }
             HeadRead::Refused(e) => {
                 tracing::debug!(listener = %c.shared.key, %peer, error = ?e, "request refused");
                 return refuse(stream, &c, e.status()).await;
@@ -137,27 +136,4 @@ async fn refuse(mut stream: TcpStream, c: &Conn, status: u16) {
         }
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
-}
-
-/// Hands the connection, preface included, to hyper's HTTP/2 server and the shared
-/// request handler.
-async fn serve_h2(stream: TcpStream, mut c: Conn, idle: Duration) {
-    let _ = stream.set_nodelay(true);
-    let prefix = c.buf.split().freeze();
-    let io = TokioIo::new(Rewind::new(prefix, stream));
-    let ctx = Arc::new(ConnCtx {
-        shared: c.shared.clone(),
-        peer: c.peer,
-        local: c.local,
-    });
-    let svc = service_fn(move |req| handle(ctx.clone(), req));
-    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    builder
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_REQUEST_HEAD as u32)
-        .keep_alive_interval(Some(idle))
-        .keep_alive_timeout(Duration::from_secs(20));
-    if let Err(e) = builder.serve_connection(io, svc).await {
-        tracing::debug!(listener = %c.shared.key, peer = %c.peer, error = %e, "h2 connection ended with error");
-    }
 }

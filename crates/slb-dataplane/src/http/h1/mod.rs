@@ -6,7 +6,7 @@
 //! smuggling decisions the balancer's own (see `head.rs`). HTTP/2 clients are handed to
 //! hyper (`conn.rs`).
 //!
-//! Layout: `conn.rs` (client loop), `exchange.rs` (one request), `head.rs` (parsing and
+//! Layout: `conn.rs` (client loop), `exchange.rs` (one request), `h2c.rs` (HTTP/2 handoff), `head.rs` (parsing and
 //! framing), `write.rs` (head serialization), `body.rs` (relaying bodies), `chunked.rs`,
 //! `pool.rs`, `rewind.rs`.
 
@@ -14,6 +14,7 @@ mod body;
 mod chunked;
 mod conn;
 mod exchange;
+mod h2c;
 mod head;
 mod pool;
 mod rewind;
