@@ -218,11 +218,77 @@ async fn http_listener_and_rules_lifecycle() {
     assert_eq!(attr["VServerGroupId"], g2.as_str());
     assert_eq!(attr["Url"], "/img");
     assert_eq!(attr["ListenerPort"], "80");
+    assert_eq!(attr["ListenerSync"], "on");
+    // ListenerSync off gives the rule its own settings (starting from the listener's);
+    // setting them needs ListenerSync off; on drops them.
     assert_eq!(
-        e.code("SetRule", &[("RuleId", &img), ("ListenerSync", "off")])
+        e.code("SetRule", &[("RuleId", &img), ("Scheduler", "rr")])
             .await,
-        "OperationUnsupported.ListenerSync"
+        "InvalidParameter"
     );
+    assert_eq!(
+        e.code(
+            "SetRule",
+            &[
+                ("RuleId", &img),
+                ("ListenerSync", "off"),
+                ("Scheduler", "sch")
+            ]
+        )
+        .await,
+        "InvalidParameter"
+    );
+    e.ok(
+        "SetRule",
+        &[
+            ("RuleId", &img),
+            ("ListenerSync", "off"),
+            ("Scheduler", "rr"),
+            ("StickySession", "on"),
+            ("StickySessionType", "server"),
+            ("Cookie", "sid"),
+            ("HealthCheckURI", "/img/health"),
+        ],
+    )
+    .await;
+    let attr = e.ok("DescribeRuleAttribute", &[("RuleId", &img)]).await;
+    assert_eq!(attr["ListenerSync"], "off");
+    assert_eq!(attr["Scheduler"], "rr");
+    assert_eq!(attr["StickySession"], "on");
+    assert_eq!(attr["StickySessionType"], "server");
+    assert_eq!(attr["Cookie"], "sid");
+    assert_eq!(attr["HealthCheckURI"], "/img/health");
+    e.ok("SetRule", &[("RuleId", &img), ("HealthyThreshold", "5")])
+        .await;
+    let attr = e.ok("DescribeRuleAttribute", &[("RuleId", &img)]).await;
+    assert_eq!(
+        (attr["Scheduler"].clone(), attr["HealthyThreshold"].clone()),
+        ("rr".into(), 5.into())
+    );
+    e.ok("SetRule", &[("RuleId", &img), ("ListenerSync", "on")])
+        .await;
+    let attr = e.ok("DescribeRuleAttribute", &[("RuleId", &img)]).await;
+    assert_eq!(attr["ListenerSync"], "on");
+    assert!(attr.get("Scheduler").is_none(), "{attr}");
+    let own_list = format!(
+        r#"[{{"RuleName":"own","Url":"/own","VServerGroupId":"{g1}","ListenerSync":"off","Scheduler":"wlc","CookieTimeout":30,"StickySession":"on","StickySessionType":"insert"}}]"#
+    );
+    let own = e
+        .ok(
+            "CreateRules",
+            &with(&[])
+                .into_iter()
+                .chain([("RuleList", own_list.as_str())])
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    let own_id = s(&own["Rules"]["Rule"][0]["RuleId"]);
+    let attr = e.ok("DescribeRuleAttribute", &[("RuleId", &own_id)]).await;
+    assert_eq!(attr["ListenerSync"], "off");
+    assert_eq!(attr["Scheduler"], "wlc");
+    assert_eq!(attr["CookieTimeout"], 30);
+    let ids = format!(r#"["{own_id}"]"#);
+    e.ok("DeleteRules", &[("RuleIds", &ids)]).await;
 
     // A group used by a rule can't go; deleting the rule frees it.
     assert_eq!(

@@ -227,8 +227,7 @@ impl DataPlane {
         }
         for l in self.inner.http_view.load().iter() {
             let snap = l.snapshot.load();
-            let enabled = snap.spec.health.is_some();
-            for b in snap.unique_backends() {
+            for (b, enabled) in snap.unique_backends() {
                 out.push(BackendHealthReport {
                     key: l.key.clone(),
                     server_id: b.server_id.clone(),
@@ -276,11 +275,10 @@ impl DataPlane {
         }
         for l in http.iter() {
             let snap = l.snapshot.load();
-            let enabled = snap.spec.health.is_some();
             let backends = snap
                 .unique_backends()
                 .into_iter()
-                .map(|b| {
+                .map(|(b, enabled)| {
                     let healthy = u64::from(!enabled || b.state.health_ok());
                     (b.key.clone(), healthy, u64::from(b.state.active()))
                 })

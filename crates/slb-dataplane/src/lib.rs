@@ -34,7 +34,7 @@ pub use slb_core::{HealthStatus, HttpCodes, SchedulerKind};
 pub use snapshot::FORWARD_WHEN_ALL_UNHEALTHY;
 pub use spec::{
     BackendSpec, ForwardedHeaders, HealthCheckKind, HealthCheckSpec, HttpListenerSpec, HttpMethod,
-    HttpRuleSpec, ListenerKey, ListenerSpec, StickySpec, DEFAULT_CONNECT_TIMEOUT,
+    HttpRuleSpec, ListenerKey, ListenerSpec, RuleOwnSpec, StickySpec, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_ESTABLISHED_TIMEOUT, DEFAULT_HTTP_IDLE_TIMEOUT, DEFAULT_HTTP_REQUEST_TIMEOUT,
     PROTOCOL_HTTP, PROTOCOL_TCP,
 };

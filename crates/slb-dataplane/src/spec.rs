@@ -226,6 +226,17 @@ pub struct HttpRuleSpec {
     pub url: Option<String>,
     /// The rule's server group, resolved to addresses.
     pub backends: Vec<BackendSpec>,
+    /// `ListenerSync=off`: the rule's own scheduler, persistence and health check; `None`
+    /// uses the listener's.
+    pub own: Option<RuleOwnSpec>,
+}
+
+/// Settings a rule with `ListenerSync=off` uses instead of its listener's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleOwnSpec {
+    pub scheduler: SchedulerKind,
+    pub sticky: Option<StickySpec>,
+    pub health: Option<HealthCheckSpec>,
 }
 
 /// Cookie session persistence (Alibaba `StickySession` on).

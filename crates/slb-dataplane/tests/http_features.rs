@@ -369,3 +369,75 @@ async fn http10_clients_get_closing_or_keep_alive_answers() {
     );
     dp.shutdown().await;
 }
+
+/// `slb_listener_backend_connect_failures_total` of the listener on `port`.
+fn connect_failures(dp: &DataPlane, port: u16) -> u64 {
+    let mut m = String::new();
+    dp.render_metrics(&mut m);
+    let prefix = format!(
+        "slb_listener_backend_connect_failures_total{{load_balancer_id=\"lb-http\",port=\"{port}\",protocol=\"http\"}} "
+    );
+    m.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix} in {m}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_with_own_settings_uses_its_persistence_and_health_check() {
+    let a = HttpBackend::start("a").await;
+    let dead = slb_dataplane::BackendSpec {
+        server_id: "dead".into(),
+        addr: dead_addr(),
+        weight: 100,
+    };
+    let dp = DataPlane::new();
+    // The listener: no persistence, no health check, over `a` and a dead backend.
+    let mut spec = http_spec(100, vec![a.spec(), dead.clone()]);
+    let mut own = rule("own", None, Some("/own"), &a);
+    own.backends = vec![a.spec(), dead.clone()];
+    own.own = Some(slb_dataplane::RuleOwnSpec {
+        scheduler: slb_dataplane::SchedulerKind::Rr,
+        sticky: Some(StickySpec::Insert {
+            cookie_timeout: Duration::from_secs(60),
+        }),
+        health: Some(slb_dataplane::HealthCheckSpec {
+            kind: slb_dataplane::HealthCheckKind::Tcp,
+            port: None,
+            timeout: Duration::from_millis(200),
+            interval: Duration::from_millis(50),
+            healthy_threshold: 1,
+            unhealthy_threshold: 1,
+        }),
+    });
+    spec.rules = vec![own];
+    spec.scheduler = slb_dataplane::SchedulerKind::Rr;
+    let addr = start(&dp, spec).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The rule's own health check has taken the dead backend out of its group only.
+    let before = connect_failures(&dp, 100);
+    for _ in 0..10 {
+        let got = get(addr, "x", "/own/page").await;
+        assert_eq!(got.text(), "a");
+        assert!(
+            got.header("set-cookie").starts_with("SERVERID="),
+            "the rule's own persistence inserts its cookie"
+        );
+    }
+    assert_eq!(
+        connect_failures(&dp, 100),
+        before,
+        "dead backend never tried"
+    );
+    for _ in 0..10 {
+        let got = get(addr, "x", "/plain").await;
+        assert_eq!(got.text(), "a", "retried on a");
+        assert!(got.header("set-cookie").is_empty(), "the listener has none");
+    }
+    assert!(
+        connect_failures(&dp, 100) > before,
+        "the listener's group, unchecked, still tries the dead backend"
+    );
+    dp.shutdown().await;
+}

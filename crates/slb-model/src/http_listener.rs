@@ -131,6 +131,14 @@ impl HttpSettings {
     }
 
     fn apply_sticky(&mut self, p: &dyn ParamSource) -> Result<(), ModelError> {
+        self.sticky_session.apply(p)
+    }
+}
+
+impl StickySession {
+    /// Applies `StickySession`, `StickySessionType`, `CookieTimeout` and `Cookie` from `p`
+    /// over the current setting: `insert` needs a `CookieTimeout`, `server` a `Cookie`.
+    pub fn apply(&mut self, p: &dyn ParamSource) -> Result<(), ModelError> {
         let on = on_off(p, "StickySession")?;
         let kind = one_of(p, "StickySessionType", &["insert", "server"])?;
         let timeout = int_in(p, "CookieTimeout", 1..=86400u32)?;
@@ -143,7 +151,7 @@ impl HttpSettings {
             }
             c => c.map(str::to_string),
         };
-        let (cur_kind, cur_timeout, cur_cookie) = match &self.sticky_session {
+        let (cur_kind, cur_timeout, cur_cookie) = match &*self {
             StickySession::Off => (None, None, None),
             StickySession::Insert { cookie_timeout } => {
                 (Some("insert"), Some(*cookie_timeout), None)
@@ -152,10 +160,10 @@ impl HttpSettings {
         };
         let enabled = on.unwrap_or(cur_kind.is_some());
         if !enabled {
-            self.sticky_session = StickySession::Off;
+            *self = StickySession::Off;
             return Ok(());
         }
-        self.sticky_session = match kind.or(cur_kind) {
+        *self = match kind.or(cur_kind) {
             None => return Err(crate::params::missing("StickySessionType")),
             Some("insert") => StickySession::Insert {
                 cookie_timeout: timeout
@@ -170,6 +178,26 @@ impl HttpSettings {
         };
         Ok(())
     }
+}
+
+/// Applies the health-check parameters of a layer-7 listener or rule: always HTTP checks,
+/// `/` when no URI is set, `$_ip` (Alibaba's "the backend's own address") as no domain.
+pub fn apply_http_health(hc: &mut HealthCheck, p: &dyn ParamSource) -> Result<(), ModelError> {
+    if optional(p, "HealthCheckType").is_some_and(|t| t != "http") {
+        return Err(ModelError::invalid_parameter(
+            "HealthCheckType",
+            "HTTP listeners use HTTP health checks",
+        ));
+    }
+    hc.apply(p)?;
+    hc.kind = "http".into();
+    if hc.uri.is_empty() {
+        hc.uri = "/".into();
+    }
+    if hc.domain == "$_ip" {
+        hc.domain.clear();
+    }
+    Ok(())
 }
 
 impl Listener {
@@ -221,21 +249,7 @@ impl Listener {
         if on_off(p, "AclStatus")? == Some(true) {
             return Err(unsupported("AclStatus", "access control lists"));
         }
-        if optional(p, "HealthCheckType").is_some_and(|t| t != "http") {
-            return Err(ModelError::invalid_parameter(
-                "HealthCheckType",
-                "HTTP listeners use HTTP health checks",
-            ));
-        }
-        self.health_check.apply(p)?;
-        self.health_check.kind = "http".into();
-        if self.health_check.uri.is_empty() {
-            self.health_check.uri = "/".into();
-        }
-        // `$_ip` is Alibaba's spelling of "the backend's own address" (our empty domain).
-        if self.health_check.domain == "$_ip" {
-            self.health_check.domain.clear();
-        }
+        apply_http_health(&mut self.health_check, p)?;
         let mut http = self.http.take().unwrap_or_default();
         let applied = http.apply(p);
         self.http = Some(http);

@@ -13,6 +13,7 @@ pub mod listener;
 pub mod load_balancer;
 pub mod params;
 pub mod rule;
+pub mod rule_settings;
 pub mod state;
 pub mod vserver_group;
 
@@ -23,5 +24,6 @@ pub use http_listener::{HttpSettings, StickySession};
 pub use listener::{Listener, ListenerKey, ListenerStatus, Protocol};
 pub use load_balancer::{LoadBalancer, LoadBalancerStatus};
 pub use rule::{rule_order, Rule};
+pub use rule_settings::RuleSettings;
 pub use state::State;
 pub use vserver_group::VServerGroup;

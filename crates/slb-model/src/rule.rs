@@ -27,8 +27,8 @@ use std::cmp::{Ordering, Reverse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::listener::unsupported;
-use crate::{ListenerKey, ModelError, State};
+use crate::rule_settings::setting_params;
+use crate::{Listener, ListenerKey, ModelError, RuleSettings, State};
 
 /// Most rules one CreateRules call may add (Alibaba: 10).
 pub const MAX_RULES_PER_CALL: usize = 10;
@@ -52,6 +52,10 @@ pub struct Rule {
     /// Prefix of the request target, starting with `/`.
     pub url: Option<String>,
     pub vserver_group_id: String,
+    /// `ListenerSync=off`: this rule's own scheduler, persistence and health check;
+    /// `None` (`on`, the default) uses the listener's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_settings: Option<RuleSettings>,
 }
 
 impl Rule {
@@ -64,14 +68,16 @@ impl Rule {
         }
     }
 
-    /// Parses Alibaba's `RuleList` JSON (`[{"RuleName","Domain","Url","VServerGroupId"}]`)
-    /// into rules of `listener`, each with an id from `new_id`. Shapes are validated here;
-    /// references (group, listener) by [`State::create_rules`].
+    /// Parses Alibaba's `RuleList` JSON (`[{"RuleName","Domain","Url","VServerGroupId"}]`,
+    /// with `ListenerSync` and the rule's own settings when it is `off`) into rules of
+    /// `listener`, each with an id from `new_id`. Shapes are validated here; references
+    /// (group, listener) by [`State::create_rules`].
     pub fn parse_list(
         json: &str,
-        listener: &ListenerKey,
+        owner: &Listener,
         mut new_id: impl FnMut() -> String,
     ) -> Result<Vec<Rule>, ModelError> {
+        let listener = &owner.key;
         let bad = |detail: &str| ModelError::invalid_parameter("RuleList", detail);
         let items: Vec<Value> =
             serde_json::from_str(json).map_err(|_| bad("must be a JSON array of rules"))?;
@@ -95,18 +101,15 @@ impl Rule {
                         Some(_) => Err(bad(&format!("{name} must be a string"))),
                     }
                 };
-                if let Some(sync) = field("ListenerSync")? {
-                    match sync.as_str() {
-                        "on" => {}
-                        "off" => {
-                            return Err(unsupported(
-                                "ListenerSync",
-                                "per-rule scheduler, persistence and health check settings",
-                            ))
-                        }
-                        _ => return Err(bad("ListenerSync must be on or off")),
+                let own_settings = match field("ListenerSync")?.as_deref() {
+                    None | Some("on") => None,
+                    Some("off") => {
+                        let mut own = RuleSettings::from_listener(owner);
+                        own.apply(&setting_params(obj)?)?;
+                        Some(own)
                     }
-                }
+                    Some(_) => return Err(bad("ListenerSync must be on or off")),
+                };
                 let rule = Rule {
                     id: new_id(),
                     load_balancer_id: listener.load_balancer_id.clone(),
@@ -117,6 +120,7 @@ impl Rule {
                     url: field("Url")?,
                     vserver_group_id: field("VServerGroupId")?
                         .ok_or_else(|| bad("every rule needs a VServerGroupId"))?,
+                    own_settings,
                 };
                 rule.validate()?;
                 Ok(rule)
@@ -260,6 +264,17 @@ pub fn valid_url(u: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-/.%?#&".contains(&b))
 }
 
+/// What SetRule does to a rule's own settings.
+pub enum SettingsChange<'a> {
+    /// Nothing (no `ListenerSync`, no setting parameters).
+    Keep,
+    /// `ListenerSync=on`: follow the listener again.
+    Listener,
+    /// `ListenerSync=off` or setting parameters on a rule that has its own: apply them (the
+    /// first time over a copy of the listener's settings).
+    Own(&'a dyn crate::params::ParamSource),
+}
+
 fn rule_not_found(id: &str) -> ModelError {
     ModelError::new(
         404,
@@ -348,8 +363,29 @@ impl State {
         id: &str,
         name: Option<String>,
         vserver_group_id: Option<String>,
+        settings: &SettingsChange<'_>,
     ) -> Result<(), ModelError> {
         let mut rule = self.rule(id)?.clone();
+        match settings {
+            SettingsChange::Keep => {}
+            SettingsChange::Listener => rule.own_settings = None,
+            SettingsChange::Own(p) => {
+                let mut own = match rule.own_settings.take() {
+                    Some(own) => own,
+                    None => {
+                        let key = rule.listener_key();
+                        let l = self.find_listener(
+                            &key.load_balancer_id,
+                            key.port,
+                            Some(key.protocol),
+                        )?;
+                        RuleSettings::from_listener(l)
+                    }
+                };
+                own.apply(*p)?;
+                rule.own_settings = Some(own);
+            }
+        }
         if let Some(name) = name {
             check_name(&name)?;
             let key = rule.listener_key();

@@ -1,3 +1,4 @@
+use super::SettingsChange::{Keep, Listener as ListenerSettings, Own};
 use super::*;
 use crate::{Listener, LoadBalancer, Protocol, VServerGroup};
 
@@ -11,6 +12,7 @@ fn rule(id: &str, domain: Option<&str>, url: Option<&str>) -> Rule {
         domain: domain.map(str::to_string),
         url: url.map(str::to_string),
         vserver_group_id: "rsp-1".into(),
+        own_settings: None,
     }
 }
 
@@ -89,6 +91,9 @@ fn shapes_are_validated() {
 #[test]
 fn rule_list_parses_alibaba_json() {
     let key = rule("x", None, None).listener_key();
+    let mut owner = Listener::new_http(key.load_balancer_id.clone(), key.port);
+    owner.key = key.clone();
+    let key = owner.clone();
     let mut n = 0;
     let ids = || {
         n += 1;
@@ -120,13 +125,34 @@ fn rule_list_parses_alibaba_json() {
         [r#"{"RuleName":"a","Url":"/a","VServerGroupId":"g"}"#; 11].join(",")
     );
     assert!(Rule::parse_list(&eleven, &key, || "r".into()).is_err());
+    // ListenerSync=off: the rule's own settings, starting from the listener's.
+    let own = Rule::parse_list(
+        r#"[{"RuleName":"a","Url":"/a","VServerGroupId":"g","ListenerSync":"off","Scheduler":"rr","HealthCheckURI":"/hc","CookieTimeout":30,"StickySession":"on","StickySessionType":"insert"}]"#,
+        &key,
+        || "r".into(),
+    )
+    .unwrap();
+    let s = own[0].own_settings.as_ref().expect("own settings");
+    assert_eq!(s.scheduler, "rr");
+    assert_eq!(s.health_check.uri, "/hc");
+    assert_eq!(
+        s.sticky_session,
+        crate::StickySession::Insert { cookie_timeout: 30 }
+    );
     let err = Rule::parse_list(
-        r#"[{"RuleName":"a","Url":"/a","VServerGroupId":"g","ListenerSync":"off"}]"#,
+        r#"[{"RuleName":"a","Url":"/a","VServerGroupId":"g","ListenerSync":"off","Scheduler":"tch"}]"#,
         &key,
         || "r".into(),
     )
     .unwrap_err();
-    assert_eq!(err.code, "OperationUnsupported.ListenerSync");
+    assert_eq!(err.code, "InvalidParameter");
+    let err = Rule::parse_list(
+        r#"[{"RuleName":"a","Url":"/a","VServerGroupId":"g","ListenerSync":"maybe"}]"#,
+        &key,
+        || "r".into(),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, "InvalidParameter");
 }
 
 #[test]
@@ -248,20 +274,53 @@ fn set_and_delete_rules() {
     ])
     .unwrap();
     assert_eq!(
-        s.set_rule("r1", Some("r2".into()), None).unwrap_err().code,
+        s.set_rule("r1", Some("r2".into()), None, &Keep)
+            .unwrap_err()
+            .code,
         "InvalidParameter.RuleName"
     );
     assert_eq!(
-        s.set_rule("r1", None, Some("rsp-9".into()))
+        s.set_rule("r1", None, Some("rsp-9".into()), &Keep)
             .unwrap_err()
             .code,
         "InvalidParameter.VServerGroupId"
     );
-    assert_eq!(s.set_rule("nope", None, None).unwrap_err().status, 404);
-    s.set_rule("r1", Some("renamed".into()), Some("rsp-2".into()))
+    assert_eq!(
+        s.set_rule("nope", None, None, &Keep).unwrap_err().status,
+        404
+    );
+    s.set_rule("r1", Some("renamed".into()), Some("rsp-2".into()), &Keep)
         .unwrap();
     assert_eq!(s.rules["r1"].name, "renamed");
     assert_eq!(s.rules["r1"].vserver_group_id, "rsp-2");
+    // ListenerSync off: own settings over the listener's; bad values change nothing.
+    let p = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let bad = p(&[("Scheduler", "tch")]);
+    let before = s.clone();
+    assert!(s.set_rule("r1", None, None, &Own(&bad)).is_err());
+    assert_eq!(s, before);
+    let rr = p(&[("Scheduler", "rr")]);
+    s.set_rule("r1", None, None, &Own(&rr)).unwrap();
+    let own = s.rules["r1"].own_settings.clone().unwrap();
+    assert_eq!(own.scheduler, "rr");
+    assert_eq!(
+        own.health_check,
+        s.listeners.values().next().unwrap().health_check
+    );
+    let uri = p(&[("HealthCheckURI", "/hc")]);
+    s.set_rule("r1", None, None, &Own(&uri)).unwrap();
+    let own = s.rules["r1"].own_settings.clone().unwrap();
+    assert_eq!(
+        (own.scheduler.as_str(), own.health_check.uri.as_str()),
+        ("rr", "/hc")
+    );
+    s.set_rule("r1", None, None, &ListenerSettings).unwrap();
+    assert!(s.rules["r1"].own_settings.is_none());
     let before = s.clone();
     let err = s
         .delete_rules(&["r1".into(), "missing".into()])

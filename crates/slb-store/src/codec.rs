@@ -97,6 +97,10 @@ mod tests {
         .unwrap();
         let mut l = Listener::new_http("lb-1", 80);
         l.vserver_group_id = Some("rsp-1".into());
+        let own = slb_model::RuleSettings {
+            scheduler: "rr".into(),
+            ..slb_model::RuleSettings::from_listener(&l)
+        };
         s.create_listener(l).unwrap();
         s.create_rules(vec![Rule {
             id: "rule-1".into(),
@@ -107,6 +111,7 @@ mod tests {
             domain: Some("*.example.com".into()),
             url: Some("/a".into()),
             vserver_group_id: "rsp-1".into(),
+            own_settings: Some(own),
         }])
         .unwrap();
         let rows = encode(&s);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use slb_dataplane::spec::{
     BackendSpec, ForwardedHeaders, HealthCheckKind, HealthCheckSpec, HttpListenerSpec, HttpMethod,
-    HttpRuleSpec, ListenerKey, ListenerSpec, StickySpec, DEFAULT_CONNECT_TIMEOUT,
+    HttpRuleSpec, ListenerKey, ListenerSpec, RuleOwnSpec, StickySpec, DEFAULT_CONNECT_TIMEOUT,
 };
 use slb_model::{
     rule_order, Listener, ListenerStatus, LoadBalancerStatus, Protocol, State, StickySession,
@@ -48,6 +48,11 @@ pub fn desired_http_listeners(state: &State, cookie_key: [u8; 32]) -> Vec<HttpLi
                     domain: r.domain.clone(),
                     url: r.url.clone(),
                     backends: group_backends(state, &r.vserver_group_id),
+                    own: r.own_settings.as_ref().map(|own| RuleOwnSpec {
+                        scheduler: own.scheduler.parse().unwrap_or_default(),
+                        sticky: sticky(&own.sticky_session),
+                        health: health_spec(&own.health_check),
+                    }),
                 })
                 .collect();
             Some(HttpListenerSpec {
@@ -57,15 +62,7 @@ pub fn desired_http_listeners(state: &State, cookie_key: [u8; 32]) -> Vec<HttpLi
                 rules,
                 scheduler: l.scheduler.parse().unwrap_or_default(),
                 health: health(l),
-                sticky: match &http.sticky_session {
-                    StickySession::Off => None,
-                    StickySession::Insert { cookie_timeout } => Some(StickySpec::Insert {
-                        cookie_timeout: Duration::from_secs((*cookie_timeout).into()),
-                    }),
-                    StickySession::Server { cookie } => Some(StickySpec::Server {
-                        cookie: cookie.clone(),
-                    }),
-                },
+                sticky: sticky(&http.sticky_session),
                 forwarded: ForwardedHeaders {
                     proto: http.x_forwarded_for_proto,
                     slb_ip: http.x_forwarded_for_slb_ip,
@@ -136,8 +133,25 @@ fn compile(state: &State, l: &Listener, address: IpAddr) -> ListenerSpec {
     }
 }
 
+/// The data plane's persistence setting for the model's.
+fn sticky(s: &StickySession) -> Option<StickySpec> {
+    match s {
+        StickySession::Off => None,
+        StickySession::Insert { cookie_timeout } => Some(StickySpec::Insert {
+            cookie_timeout: Duration::from_secs((*cookie_timeout).into()),
+        }),
+        StickySession::Server { cookie } => Some(StickySpec::Server {
+            cookie: cookie.clone(),
+        }),
+    }
+}
+
 fn health(l: &Listener) -> Option<HealthCheckSpec> {
-    let hc = &l.health_check;
+    health_spec(&l.health_check)
+}
+
+/// The data plane's health check for the model's; `None` when off.
+fn health_spec(hc: &slb_model::HealthCheck) -> Option<HealthCheckSpec> {
     hc.enabled.then(|| HealthCheckSpec {
         kind: if hc.kind == "http" {
             HealthCheckKind::Http {

@@ -116,8 +116,13 @@ pub fn rule(r: &Rule) -> Value {
         "LoadBalancerId": r.load_balancer_id,
         "ListenerPort": r.listener_port.to_string(),
         "VServerGroupId": r.vserver_group_id,
-        "ListenerSync": "on",
+        "ListenerSync": on_off_str(r.own_settings.is_none()),
     });
+    if let Some(own) = &r.own_settings {
+        v["Scheduler"] = json!(own.scheduler);
+        put_sticky(&mut v, &own.sticky_session);
+        put_http_health(&mut v, &own.health_check);
+    }
     if let Some(d) = &r.domain {
         v["Domain"] = json!(d);
     }
@@ -147,22 +152,29 @@ pub fn http_listener(l: &Listener) -> Value {
         "XForwardedFor_proto": on_off_str(http.x_forwarded_for_proto),
         "XForwardedFor_SLBPORT": on_off_str(http.x_forwarded_for_slb_port),
         "XForwardedFor_ClientSrcPort": on_off_str(http.x_forwarded_for_client_src_port),
-        "StickySession": on_off_str(http.sticky_session != StickySession::Off),
         "Gzip": on_off_str(http.gzip),
         "IdleTimeout": http.idle_timeout,
         "RequestTimeout": http.request_timeout,
         "ListenerForward": on_off_str(http.forward_port.is_some()),
-        "HealthCheck": on_off_str(hc.enabled),
-        "HealthCheckType": "http",
-        "HealthCheckURI": hc.uri,
-        "HealthCheckTimeout": hc.timeout,
-        "HealthCheckInterval": hc.interval,
-        "HealthyThreshold": hc.healthy_threshold,
-        "UnhealthyThreshold": hc.unhealthy_threshold,
-        "HealthCheckHttpCode": hc.http_code,
-        "HealthCheckMethod": hc.method,
     });
-    match &http.sticky_session {
+    put_http_health(&mut v, hc);
+    put_sticky(&mut v, &http.sticky_session);
+    if let Some(port) = http.forward_port {
+        v["ForwardPort"] = json!(port);
+    }
+    if let Some(port) = l.backend_server_port {
+        v["BackendServerPort"] = json!(port);
+    }
+    if let Some(g) = &l.vserver_group_id {
+        v["VServerGroupId"] = json!(g);
+    }
+    v
+}
+
+/// `StickySession` and, when on, its type and cookie fields.
+fn put_sticky(v: &mut Value, sticky: &StickySession) {
+    v["StickySession"] = json!(on_off_str(*sticky != StickySession::Off));
+    match sticky {
         StickySession::Off => {}
         StickySession::Insert { cookie_timeout } => {
             v["StickySessionType"] = json!("insert");
@@ -173,22 +185,25 @@ pub fn http_listener(l: &Listener) -> Value {
             v["Cookie"] = json!(cookie);
         }
     }
-    if let Some(port) = http.forward_port {
-        v["ForwardPort"] = json!(port);
-    }
-    if let Some(port) = l.backend_server_port {
-        v["BackendServerPort"] = json!(port);
-    }
-    if let Some(g) = &l.vserver_group_id {
-        v["VServerGroupId"] = json!(g);
-    }
+}
+
+/// The HTTP health-check fields of a layer-7 listener or rule.
+fn put_http_health(v: &mut Value, hc: &slb_model::HealthCheck) {
+    v["HealthCheck"] = json!(on_off_str(hc.enabled));
+    v["HealthCheckType"] = json!("http");
+    v["HealthCheckURI"] = json!(hc.uri);
+    v["HealthCheckTimeout"] = json!(hc.timeout);
+    v["HealthCheckInterval"] = json!(hc.interval);
+    v["HealthyThreshold"] = json!(hc.healthy_threshold);
+    v["UnhealthyThreshold"] = json!(hc.unhealthy_threshold);
+    v["HealthCheckHttpCode"] = json!(hc.http_code);
+    v["HealthCheckMethod"] = json!(hc.method);
     if let Some(port) = hc.connect_port {
         v["HealthCheckConnectPort"] = json!(port);
     }
     if !hc.domain.is_empty() {
         v["HealthCheckDomain"] = json!(hc.domain);
     }
-    v
 }
 
 /// Keys of the `HTTPListenerConfig` block of DescribeLoadBalancerListeners.

@@ -2,9 +2,12 @@
 //! DescribeRules and DescribeRuleAttribute. Rules are listed most specific first, the
 //! order in which the data plane tries them (`slb_model::rule`).
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
-use slb_model::listener::unsupported;
 use slb_model::params::{int_in, optional, required, ParamSource};
+use slb_model::rule::SettingsChange;
+use slb_model::rule_settings::RULE_SETTING_PARAMS;
 use slb_model::{rule_order, ListenerKey, ModelError, Protocol, Rule, State};
 
 use super::load_balancers::new_id;
@@ -54,7 +57,8 @@ pub async fn create(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
     let created = a
         .write("CreateRules", move |s| {
             let key = listener_key(s, &lb, port, proto)?;
-            let rules = Rule::parse_list(&list, &key, || new_id("rule"))?;
+            let owner = s.find_listener(&key.load_balancer_id, key.port, Some(key.protocol))?;
+            let rules = Rule::parse_list(&list, owner, || new_id("rule"))?;
             s.create_rules(rules.clone())?;
             Ok(rules)
         })
@@ -81,25 +85,46 @@ pub async fn delete(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
 
 pub async fn set(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let id = required(p, "RuleId")?.to_string();
-    match optional(p, "ListenerSync") {
-        None | Some("on") => {}
-        Some("off") => {
-            return Err(unsupported(
-                "ListenerSync",
-                "per-rule scheduler, persistence and health check settings",
-            ))
-        }
+    let sync = match optional(p, "ListenerSync") {
+        None => None,
+        Some("on") => Some(true),
+        Some("off") => Some(false),
         Some(_) => {
             return Err(ModelError::invalid_parameter(
                 "ListenerSync",
                 "must be on or off",
             ))
         }
-    }
+    };
+    // The setting parameters, owned, for the write closure.
+    let settings: BTreeMap<String, String> = RULE_SETTING_PARAMS
+        .iter()
+        .filter_map(|n| optional(p, n).map(|v| ((*n).to_string(), v.to_string())))
+        .collect();
     let name = optional(p, "RuleName").map(str::to_string);
     let group = optional(p, "VServerGroupId").map(str::to_string);
-    a.write("SetRule", move |s| s.set_rule(&id, name, group))
-        .await?;
+    a.write("SetRule", move |s| {
+        let has_own = s.rule(&id)?.own_settings.is_some();
+        let change = match (sync, has_own, settings.is_empty()) {
+            (Some(true), _, true) => SettingsChange::Listener,
+            (Some(true), _, false) => {
+                return Err(ModelError::invalid_parameter(
+                    "ListenerSync",
+                    "a rule's own Scheduler, StickySession and HealthCheck settings need ListenerSync off",
+                ))
+            }
+            (Some(false), _, _) | (None, true, false) => SettingsChange::Own(&settings),
+            (None, false, false) => {
+                return Err(ModelError::invalid_parameter(
+                    "ListenerSync",
+                    "set ListenerSync to off to give the rule its own settings",
+                ))
+            }
+            (None, _, true) => SettingsChange::Keep,
+        };
+        s.set_rule(&id, name, group, &change)
+    })
+    .await?;
     Ok(json!({}))
 }
 

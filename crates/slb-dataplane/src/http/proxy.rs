@@ -130,9 +130,10 @@ async fn proxy(
     }
     let (group_idx, _rule) = snap.route(host, req.uri().path());
     let group = &snap.groups[group_idx];
+    let sticky = snap.group_sticky[group_idx].as_ref();
 
     // Persistence: which backend the client's cookie names, if any.
-    let persisted: Option<String> = match &spec.sticky {
+    let persisted: Option<String> = match sticky {
         Some(StickySpec::Insert { .. }) => {
             headers::request_cookie(req.headers(), INSERT_COOKIE_NAME)
                 .and_then(|v| sticky::verify(&spec.cookie_key, v))
@@ -270,7 +271,7 @@ async fn proxy(
 
         let (mut parts, body) = resp.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers, false);
-        match &spec.sticky {
+        match sticky {
             Some(StickySpec::Insert { cookie_timeout })
                 if persisted.as_deref() != Some(backend.key.as_str()) =>
             {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use crate::backend::BackendState;
 use crate::snapshot::Snapshot;
-use crate::spec::{BackendSpec, HttpListenerSpec, ListenerSpec};
+use slb_core::SchedulerKind;
+
+use crate::spec::{BackendSpec, HealthCheckSpec, HttpListenerSpec, ListenerSpec, StickySpec};
 
 /// One compiled rule: matchers and the index of its group in [`HttpSnapshot::groups`].
 pub(crate) struct Rule {
@@ -51,24 +53,40 @@ impl DomainMatch {
 pub(crate) struct HttpSnapshot {
     /// Group 0 is the listener's default group; rules point at the others.
     pub groups: Vec<Snapshot>,
+    /// Persistence of each group: the listener's, or a `ListenerSync=off` rule's own.
+    pub group_sticky: Vec<Option<StickySpec>>,
+    /// Health check of each group, likewise.
+    pub group_health: Vec<Option<HealthCheckSpec>>,
     pub rules: Vec<Rule>,
     pub spec: HttpListenerSpec,
 }
 
 impl HttpSnapshot {
-    /// Builds the snapshot; `state_for` is asked once per distinct backend address.
+    /// Builds the snapshot. A backend address has one state per distinct health check
+    /// among the groups it is in (a rule with its own check judges it on its own);
+    /// `state_for` is asked once per such pair.
     pub(crate) fn build(
         spec: &HttpListenerSpec,
-        mut state_for: impl FnMut(SocketAddr) -> Arc<BackendState>,
+        mut state_for: impl FnMut(SocketAddr, &Option<HealthCheckSpec>) -> Arc<BackendState>,
     ) -> Self {
-        let mut states: HashMap<SocketAddr, Arc<BackendState>> = HashMap::new();
-        let mut group = |backends: &[BackendSpec]| {
+        let mut healths: Vec<Option<HealthCheckSpec>> = Vec::new();
+        let mut states: HashMap<(SocketAddr, usize), Arc<BackendState>> = HashMap::new();
+        let mut group = |backends: &[BackendSpec],
+                         scheduler: SchedulerKind,
+                         health: &Option<HealthCheckSpec>| {
+            let h = match healths.iter().position(|x| x == health) {
+                Some(i) => i,
+                None => {
+                    healths.push(health.clone());
+                    healths.len() - 1
+                }
+            };
             let tcp = ListenerSpec {
                 key: spec.key.clone(),
                 bind: spec.bind,
                 backends: backends.to_vec(),
-                scheduler: spec.scheduler,
-                health: spec.health.clone(),
+                scheduler,
+                health: health.clone(),
                 persistence_timeout: std::time::Duration::ZERO,
                 established_timeout: std::time::Duration::ZERO,
                 connect_timeout: std::time::Duration::ZERO,
@@ -76,15 +94,23 @@ impl HttpSnapshot {
             };
             Snapshot::build(&tcp, |addr| {
                 states
-                    .entry(addr)
-                    .or_insert_with(|| state_for(addr))
+                    .entry((addr, h))
+                    .or_insert_with(|| state_for(addr, health))
                     .clone()
             })
         };
-        let mut groups = vec![group(&spec.default_backends)];
+        let mut groups = vec![group(&spec.default_backends, spec.scheduler, &spec.health)];
+        let mut group_sticky = vec![spec.sticky.clone()];
+        let mut group_health = vec![spec.health.clone()];
         let mut rules = Vec::with_capacity(spec.rules.len());
         for r in &spec.rules {
-            groups.push(group(&r.backends));
+            let (scheduler, sticky, health) = match &r.own {
+                Some(own) => (own.scheduler, &own.sticky, &own.health),
+                None => (spec.scheduler, &spec.sticky, &spec.health),
+            };
+            groups.push(group(&r.backends, scheduler, health));
+            group_sticky.push(sticky.clone());
+            group_health.push(health.clone());
             rules.push(Rule {
                 rule_id: r.rule_id.clone(),
                 domain: r
@@ -98,6 +124,8 @@ impl HttpSnapshot {
         }
         Self {
             groups,
+            group_sticky,
+            group_health,
             rules,
             spec: spec.clone(),
         }
@@ -117,19 +145,52 @@ impl HttpSnapshot {
         (0, None)
     }
 
-    /// The state of an address anywhere in the listener.
-    pub(crate) fn state_of(&self, addr: SocketAddr) -> Option<&Arc<BackendState>> {
-        self.groups.iter().find_map(|g| g.state_of(addr))
+    /// The state of an address judged by `health` anywhere in the listener.
+    pub(crate) fn state_of(
+        &self,
+        addr: SocketAddr,
+        health: &Option<HealthCheckSpec>,
+    ) -> Option<&Arc<BackendState>> {
+        self.groups
+            .iter()
+            .zip(&self.group_health)
+            .filter(|(_, h)| *h == health)
+            .find_map(|(g, _)| g.state_of(addr))
     }
 
-    /// Every distinct backend (first occurrence by address) with its server id.
-    pub(crate) fn unique_backends(&self) -> Vec<&crate::snapshot::Backend> {
+    /// Every distinct backend (first occurrence by address, the listener's default group
+    /// first) with whether its group is health checked.
+    pub(crate) fn unique_backends(&self) -> Vec<(&crate::snapshot::Backend, bool)> {
         let mut seen = std::collections::HashSet::new();
         self.groups
             .iter()
-            .flat_map(|g| g.backends.iter())
-            .filter(|b| seen.insert(b.addr))
+            .zip(&self.group_health)
+            .flat_map(|(g, h)| g.backends.iter().map(move |b| (b, h.is_some())))
+            .filter(|(b, _)| seen.insert(b.addr))
             .collect()
+    }
+
+    /// Every (address, health check, state) to probe: one per distinct pair.
+    pub(crate) fn probe_targets(&self) -> Vec<(SocketAddr, &HealthCheckSpec, &Arc<BackendState>)> {
+        let mut out: Vec<(SocketAddr, &HealthCheckSpec, &Arc<BackendState>)> = Vec::new();
+        for (g, h) in self.groups.iter().zip(&self.group_health) {
+            let Some(h) = h else { continue };
+            for b in &g.backends {
+                if !out.iter().any(|(a, x, _)| *a == b.addr && *x == h) {
+                    out.push((b.addr, h, &b.state));
+                }
+            }
+        }
+        out
+    }
+
+    /// States of backends in groups without health checks (their health is reset).
+    pub(crate) fn unchecked_states(&self) -> impl Iterator<Item = &Arc<BackendState>> + '_ {
+        self.groups
+            .iter()
+            .zip(&self.group_health)
+            .filter(|(_, h)| h.is_none())
+            .flat_map(|(g, _)| g.backends.iter().map(|b| &b.state))
     }
 }
 
@@ -167,6 +228,7 @@ mod tests {
             domain: domain.map(Into::into),
             url: url.map(Into::into),
             backends: be(1),
+            own: None,
         }
     }
 
@@ -186,7 +248,7 @@ mod tests {
             redirect_https_port: None,
             cookie_key: [0; 32],
         };
-        HttpSnapshot::build(&spec, |_| BackendState::new())
+        HttpSnapshot::build(&spec, |_, _| BackendState::new())
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! keep-alive connection without closing it. A removed listener closes its socket; its
 //! connections end at their idle timeout or when the client closes.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,7 +53,7 @@ pub(crate) struct HttpListenerRuntime {
     spec: HttpListenerSpec,
     accept: JoinHandle<()>,
     sweeper: JoinHandle<()>,
-    probes: HashMap<SocketAddr, ProbeHandle>,
+    probes: Vec<(SocketAddr, ProbeHandle)>,
 }
 
 fn backend_client() -> BackendClient {
@@ -75,7 +74,7 @@ impl HttpListenerRuntime {
     ) -> Result<Self, DataPlaneError> {
         let socket = bind(spec.bind)?;
         let local_addr = socket.local_addr().unwrap_or(spec.bind);
-        let snapshot = HttpSnapshot::build(&spec, |_| BackendState::new());
+        let snapshot = HttpSnapshot::build(&spec, |_, _| BackendState::new());
         let shared = Arc::new(HttpShared {
             key: spec.key.clone(),
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -94,7 +93,7 @@ impl HttpListenerRuntime {
             spec,
             accept,
             sweeper,
-            probes: HashMap::new(),
+            probes: Vec::new(),
         };
         rt.sync_probes();
         tracing::info!(listener = %rt.spec.key, bind = %rt.spec.bind, "http listener started");
@@ -111,8 +110,8 @@ impl HttpListenerRuntime {
             self.rebind(spec.bind).await?;
         }
         let old = self.shared.snapshot.load_full();
-        let snapshot = HttpSnapshot::build(&spec, |addr| {
-            old.state_of(addr)
+        let snapshot = HttpSnapshot::build(&spec, |addr, health| {
+            old.state_of(addr, health)
                 .cloned()
                 .unwrap_or_else(BackendState::new)
         });
@@ -156,28 +155,29 @@ impl HttpListenerRuntime {
         }
     }
 
-    /// One probe per distinct backend address of the listener.
+    /// One probe per distinct (backend address, health check) of the listener: a rule
+    /// with its own check (`ListenerSync=off`) probes its backends its own way.
     fn sync_probes(&mut self) {
         let snapshot = self.shared.snapshot.load();
-        let backends = snapshot.unique_backends();
-        let Some(health) = &self.spec.health else {
-            self.probes.clear();
-            for b in backends {
-                b.state.reset_health();
-            }
-            return;
-        };
+        for state in snapshot.unchecked_states() {
+            state.reset_health();
+        }
+        let targets = snapshot.probe_targets();
         self.probes
-            .retain(|addr, p| p.spec == *health && snapshot.state_of(*addr).is_some());
-        for b in backends {
-            if !self.probes.contains_key(&b.addr) {
+            .retain(|(addr, p)| targets.iter().any(|(a, h, _)| a == addr && **h == p.spec));
+        for (addr, health, state) in targets {
+            if !self
+                .probes
+                .iter()
+                .any(|(a, p)| *a == addr && p.spec == *health)
+            {
                 let handle = spawn_probe(
                     self.spec.key.to_string(),
                     health.clone(),
-                    b.addr,
-                    b.state.clone(),
+                    addr,
+                    state.clone(),
                 );
-                self.probes.insert(b.addr, handle);
+                self.probes.push((addr, handle));
             }
         }
     }

@@ -182,6 +182,7 @@ pub fn rule(id: &str, domain: Option<&str>, url: Option<&str>, b: &HttpBackend) 
         domain: domain.map(Into::into),
         url: url.map(Into::into),
         backends: vec![b.spec()],
+        own: None,
     }
 }
 

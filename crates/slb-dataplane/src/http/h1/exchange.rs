@@ -198,7 +198,8 @@ async fn run(c: &mut Conn, client: &mut TcpStream, head: &RequestHead, rec: &mut
 
     let (group_idx, _rule) = snap.route(host, head.path());
     let group = &snap.groups[group_idx];
-    let persisted: Option<String> = match &spec.sticky {
+    let sticky = snap.group_sticky[group_idx].as_ref();
+    let persisted: Option<String> = match sticky {
         Some(StickySpec::Insert { .. }) => {
             headers::request_cookie(&head.fields, INSERT_COOKIE_NAME)
                 .and_then(|v| sticky::verify(&spec.cookie_key, v))
@@ -304,7 +305,7 @@ async fn run(c: &mut Conn, client: &mut TcpStream, head: &RequestHead, rec: &mut
             resp_head: &mut c.resp_head,
             deadline,
             accept_gzip,
-            sticky: spec.sticky.as_ref(),
+            sticky,
             cookie_key: &spec.cookie_key,
             persisted: persisted.as_deref(),
             backend_key: &backend.key,
