@@ -14,7 +14,8 @@ use arc_swap::ArcSwap;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use socket2::Socket;
+use tokio::io::unix::AsyncFd;
 use tokio::task::JoinHandle;
 
 use super::access_log::AccessLog;
@@ -27,7 +28,7 @@ use crate::health::{spawn_probe, ProbeHandle};
 use crate::metrics::{HttpMetrics, ListenerMetrics};
 use crate::spec::{HttpListenerSpec, ListenerKey, DEFAULT_HTTP_IDLE_TIMEOUT};
 use crate::tcp::accept::ACCEPT_ERROR_BACKOFF;
-use crate::tcp::bind::bind;
+use crate::tcp::bind::bind_socket;
 
 /// Pooled keep-alive client to the backends of one listener.
 pub(crate) type BackendClient = Client<HttpConnector, ProxyBody>;
@@ -72,8 +73,8 @@ impl HttpListenerRuntime {
         spec: HttpListenerSpec,
         access_log: Option<Arc<dyn AccessLog>>,
     ) -> Result<Self, DataPlaneError> {
-        let socket = bind(spec.bind)?;
-        let local_addr = socket.local_addr().unwrap_or(spec.bind);
+        let socket = bind_listener(spec.bind)?;
+        let local_addr = listener_addr(&socket).unwrap_or(spec.bind);
         let snapshot = HttpSnapshot::build(&spec, |_, _| BackendState::new());
         let shared = Arc::new(HttpShared {
             key: spec.key.clone(),
@@ -134,15 +135,15 @@ impl HttpListenerRuntime {
     async fn rebind(&mut self, addr: SocketAddr) -> Result<(), DataPlaneError> {
         self.accept.abort();
         let _ = (&mut self.accept).await;
-        match bind(addr) {
+        match bind_listener(addr) {
             Ok(socket) => {
-                *lock(&self.shared.local_addr) = socket.local_addr().unwrap_or(addr);
+                *lock(&self.shared.local_addr) = listener_addr(&socket).unwrap_or(addr);
                 self.accept = tokio::spawn(accept_loop(socket, self.shared.clone()));
                 Ok(())
             }
             Err(e) => {
                 let old = *lock(&self.shared.local_addr);
-                match bind(old) {
+                match bind_listener(old) {
                     Ok(socket) => {
                         self.accept = tokio::spawn(accept_loop(socket, self.shared.clone()));
                     }
@@ -204,23 +205,56 @@ async fn sweep_pool(shared: std::sync::Weak<HttpShared>) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<HttpShared>) {
+/// A listening socket in the reactor, accepted from by [`accept_loop`].
+// `AsyncFd::new` is deprecated because a caller could close the descriptor while it is
+// registered; here the `Socket` is owned by the `AsyncFd` and only dropped with it (which
+// deregisters first), the case the deprecation note calls sound. Its replacement is an
+// `unsafe fn`, which this workspace forbids.
+#[allow(deprecated)]
+fn bind_listener(addr: SocketAddr) -> Result<AsyncFd<Socket>, DataPlaneError> {
+    AsyncFd::new(bind_socket(addr)?).map_err(|source| DataPlaneError::Bind { addr, source })
+}
+
+fn listener_addr(listener: &AsyncFd<Socket>) -> Option<SocketAddr> {
+    listener.get_ref().local_addr().ok()?.as_socket()
+}
+
+/// Accepts with `accept4(SOCK_NONBLOCK)` so a connection starts outside the reactor (see
+/// `h1/client.rs`); every pending connection is taken per wake-up, within tokio's
+/// cooperative budget.
+async fn accept_loop(listener: AsyncFd<Socket>, shared: Arc<HttpShared>) {
     // A listener bound to one address knows every connection's local address without a
     // `getsockname` per connection; a wildcard bind has to ask.
-    let bound = listener
-        .local_addr()
-        .ok()
-        .filter(|a| !a.ip().is_unspecified());
+    let bound = listener_addr(&listener).filter(|a| !a.ip().is_unspecified());
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                tokio::spawn(serve_connection(stream, peer, bound, shared.clone()));
-            }
+        let mut guard = match listener.readable().await {
+            Ok(g) => g,
             Err(e) => {
                 tracing::warn!(listener = %shared.key, error = %e, "accept failed");
                 tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                continue;
             }
+        };
+        let failed = loop {
+            match guard.try_io(|fd| fd.get_ref().accept4(flags)) {
+                Ok(Ok((socket, addr))) => {
+                    let Some(peer) = addr.as_socket() else {
+                        continue;
+                    };
+                    let stream = super::h1::ClientStream::new(socket.into());
+                    tokio::spawn(serve_connection(stream, peer, bound, shared.clone()));
+                }
+                Ok(Err(e)) => break Some(e),
+                Err(_would_block) => break None,
+            }
+        };
+        drop(guard);
+        if let Some(e) = failed {
+            tracing::warn!(listener = %shared.key, error = %e, "accept failed");
+            tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
         }
+        tokio::task::consume_budget().await;
     }
 }
 
@@ -235,7 +269,7 @@ impl Drop for ClientGuard<'_> {
 
 /// Serves one client connection (HTTP/1.1, or h2c handed to hyper) until it closes.
 async fn serve_connection(
-    stream: TcpStream,
+    stream: super::h1::ClientStream,
     peer: SocketAddr,
     bound: Option<SocketAddr>,
     shared: Arc<HttpShared>,

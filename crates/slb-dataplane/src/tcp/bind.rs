@@ -13,6 +13,13 @@ pub const LISTEN_BACKLOG: i32 = 1024;
 /// Binds a listening socket with `SO_REUSEADDR`, so a listener can be re-created on an
 /// address whose old connections are still in `TIME_WAIT`. Must run inside a tokio runtime.
 pub(crate) fn bind(addr: SocketAddr) -> Result<TcpListener, DataPlaneError> {
+    let socket = bind_socket(addr)?;
+    TcpListener::from_std(socket.into()).map_err(|source| DataPlaneError::Bind { addr, source })
+}
+
+/// The same listening socket, non-blocking, not yet registered with the reactor (for an
+/// accept loop of its own, see `http/runtime.rs`).
+pub(crate) fn bind_socket(addr: SocketAddr) -> Result<Socket, DataPlaneError> {
     let err = |source| DataPlaneError::Bind { addr, source };
     let socket =
         Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
@@ -20,5 +27,5 @@ pub(crate) fn bind(addr: SocketAddr) -> Result<TcpListener, DataPlaneError> {
     socket.set_nonblocking(true).map_err(err)?;
     socket.bind(&addr.into()).map_err(err)?;
     socket.listen(LISTEN_BACKLOG).map_err(err)?;
-    TcpListener::from_std(socket.into()).map_err(err)
+    Ok(socket)
 }

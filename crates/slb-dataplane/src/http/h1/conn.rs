@@ -9,11 +9,11 @@ use std::time::Duration;
 use bytes::BytesMut;
 use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::super::error_page::raw_page;
 use super::super::{HttpShared, MAX_REQUEST_HEAD};
+use super::client::ClientStream;
 use super::exchange::{exchange, Conn, Next};
 use super::head::{parse_request, HeadError, RequestHead};
 
@@ -43,7 +43,7 @@ enum HeadRead {
 /// Serves one client connection until it closes. `idle` bounds both the wait for a request
 /// between keep-alive requests and the time a client may take to send a head.
 pub(crate) async fn serve(
-    mut stream: TcpStream,
+    mut stream: ClientStream,
     peer: SocketAddr,
     local: SocketAddr,
     shared: Arc<HttpShared>,
@@ -58,6 +58,9 @@ pub(crate) async fn serve(
             HeadRead::Complete(head) => head,
             HeadRead::H2 => {
                 let prefix = c.buf.split().freeze();
+                let Ok(stream) = stream.into_tokio() else {
+                    return;
+                };
                 return super::h2c::serve(stream, prefix, c.shared, peer, local, idle).await;
             }
             HeadRead::Refused(e) => {
@@ -81,7 +84,7 @@ pub(crate) async fn serve(
 }
 
 async fn read_head(
-    stream: &mut TcpStream,
+    stream: &mut ClientStream,
     buf: &mut BytesMut,
     deadline: Instant,
     first: bool,
@@ -117,7 +120,7 @@ async fn read_head(
 
 /// Answers `status` with the balancer's page and closes, draining what the client still
 /// sends for a moment so that it reads the page rather than a reset.
-async fn refuse(mut stream: TcpStream, c: &Conn, status: u16) {
+async fn refuse(mut stream: ClientStream, c: &Conn, status: u16) {
     c.shared
         .http
         .count_status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));

@@ -10,7 +10,6 @@ use std::time::Instant;
 use bytes::BytesMut;
 use http::{Method, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::super::access_log::{rfc3339_now, AccessLogEntry};
 use super::super::error_page::raw_page;
@@ -21,6 +20,7 @@ use super::super::route::host_without_port;
 use super::super::sticky::{self, INSERT_COOKIE_NAME};
 use super::super::HttpShared;
 use super::body::{self, DownloadError, Encode, UploadError};
+use super::client::ClientStream;
 use super::head::{parse_response, Framing, RequestHead, ResponseHead};
 use super::pool::{Pool, Upstream};
 use super::write::{push_field, request_head, response_head_start};
@@ -69,6 +69,9 @@ fn idempotent(m: &Method) -> bool {
     )
 }
 
+/// How long a request body may go on after its response before the connection is closed.
+const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What the access log and metrics need to know about an exchange.
 #[derive(Default)]
 struct Record {
@@ -80,7 +83,7 @@ struct Record {
 }
 
 /// Serves one parsed request on `client` and says whether the connection goes on.
-pub(crate) async fn exchange(c: &mut Conn, client: &mut TcpStream, head: RequestHead) -> Next {
+pub(crate) async fn exchange(c: &mut Conn, client: &mut ClientStream, head: RequestHead) -> Next {
     let start = Instant::now();
     let time = c.shared.access_log.is_some().then(rfc3339_now);
     let mut rec = Record::default();
@@ -149,7 +152,7 @@ const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 /// Writes one of the balancer's pages. The connection goes on when the client wants it and
 /// the request body is done, or unread and then discarded within bounds.
 async fn page(
-    client: &mut TcpStream,
+    client: &mut ClientStream,
     buf: &mut BytesMut,
     head: &RequestHead,
     rec: &mut Record,
@@ -178,7 +181,12 @@ async fn page(
     Next::KeepAlive
 }
 
-async fn run(c: &mut Conn, client: &mut TcpStream, head: &RequestHead, rec: &mut Record) -> Next {
+async fn run(
+    c: &mut Conn,
+    client: &mut ClientStream,
+    head: &RequestHead,
+    rec: &mut Record,
+) -> Next {
     let shared = c.shared.clone();
     let snap = shared.snapshot.load_full();
     let spec = &snap.spec;
@@ -386,7 +394,7 @@ async fn run(c: &mut Conn, client: &mut TcpStream, head: &RequestHead, rec: &mut
 
 async fn timed_out(
     shared: &HttpShared,
-    client: &mut TcpStream,
+    client: &mut ClientStream,
     buf: &mut BytesMut,
     head: &RequestHead,
     rec: &mut Record,
@@ -455,9 +463,26 @@ enum HeadFailure {
 impl Transfer<'_> {
     /// Sends the request (head, then the body concurrently with reading the response) and
     /// relays the response.
-    async fn run(&mut self, client: &mut TcpStream, up: &mut Upstream) -> Outcome {
+    async fn run(&mut self, client: &mut ClientStream, up: &mut Upstream) -> Outcome {
+        if self.head.framing == Framing::Empty {
+            // Nothing to read from the client meanwhile: it stays unregistered if it can.
+            return self.run_halves(&mut tokio::io::empty(), client, up).await;
+        }
+        match client.registered() {
+            Ok(tcp) => {
+                let (mut crd, mut cwr) = tcp.split();
+                self.run_halves(&mut crd, &mut cwr, up).await
+            }
+            Err(_) => Outcome::ClientGone,
+        }
+    }
+
+    async fn run_halves<CR, CW>(&mut self, crd: &mut CR, cwr: &mut CW, up: &mut Upstream) -> Outcome
+    where
+        CR: AsyncRead + Unpin,
+        CW: AsyncWrite + Unpin,
+    {
         self.rbuf.clear();
-        let (mut crd, mut cwr) = client.split();
         let (mut urd, mut uwr) = up.stream.split();
         if uwr.write_all(self.up_head).await.is_err() {
             return Outcome::Failed { stale: true };
@@ -465,7 +490,7 @@ impl Transfer<'_> {
         let upload_done = AtomicBool::new(self.head.framing == Framing::Empty);
         let responded = AtomicBool::new(false);
         let framing = self.head.framing;
-        let upload = body::upload(&mut crd, self.buf, framing, &mut uwr, &upload_done);
+        let upload = body::upload(crd, self.buf, framing, &mut uwr, &upload_done);
         let download = Self::respond(
             self.head,
             &mut *self.rbuf,
@@ -480,8 +505,7 @@ impl Transfer<'_> {
                 shared: self.shared,
             },
             &mut urd,
-            &mut cwr,
-            &upload_done,
+            cwr,
             &responded,
         );
         tokio::pin!(upload);
@@ -507,8 +531,17 @@ impl Transfer<'_> {
                 }
             }
         };
+        // A response may come before the client has sent all of its body (a backend that
+        // answers without reading it, or simply a fast one): the body gets a moment to
+        // finish, so the connection can stay open; otherwise neither connection can carry
+        // another request.
+        if uploading && matches!(outcome, Outcome::Done { .. }) {
+            let finished = tokio::time::timeout(UPLOAD_GRACE, &mut upload).await;
+            if !matches!(finished, Ok(Ok(_))) {
+                tracing::debug!(listener = %self.shared.key, "request body unfinished after the response");
+            }
+        }
         match outcome {
-            // The body did not finish: neither connection can carry another request.
             Outcome::Done {
                 status,
                 client_keep,
@@ -538,7 +571,6 @@ impl Transfer<'_> {
         rw: ResponseRewrite<'_>,
         urd: &mut R,
         cwr: &mut W,
-        upload_done: &AtomicBool,
         responded: &AtomicBool,
     ) -> Outcome
     where
@@ -582,10 +614,9 @@ impl Transfer<'_> {
             && resp.framing != Framing::Empty
             && gzip::should_compress(resp.status, &resp.fields);
         let dechunk = head.minor == 0 && resp.framing == Framing::Chunked;
-        let client_keep = head.keep_alive
-            && upload_done.load(Ordering::Relaxed)
-            && resp.framing != Framing::Close
-            && !dechunk;
+        // A body still uploading is given `UPLOAD_GRACE` after the response (see
+        // `run_halves`); the connection closes after all if it does not finish.
+        let client_keep = head.keep_alive && resp.framing != Framing::Close && !dechunk;
         response_head_start(out, &resp, false, compress || dechunk);
         if compress {
             out.extend_from_slice(

@@ -6,12 +6,13 @@
 //! smuggling decisions the balancer's own (see `head.rs`). HTTP/2 clients are handed to
 //! hyper (`conn.rs`).
 //!
-//! Layout: `conn.rs` (client loop), `exchange.rs` (one request), `h2c.rs` (HTTP/2 handoff), `head.rs` (parsing and
+//! Layout: `client.rs` (the client socket, registered lazily), `conn.rs` (client loop), `exchange.rs` (one request), `h2c.rs` (HTTP/2 handoff), `head.rs` (parsing and
 //! framing), `write.rs` (head serialization), `body.rs` (relaying bodies), `chunked.rs`,
 //! `pool.rs`, `rewind.rs`.
 
 mod body;
 mod chunked;
+mod client;
 mod conn;
 mod exchange;
 mod h2c;
@@ -20,5 +21,6 @@ mod pool;
 mod rewind;
 mod write;
 
+pub(crate) use client::ClientStream;
 pub(crate) use conn::serve;
 pub(crate) use pool::Pool;

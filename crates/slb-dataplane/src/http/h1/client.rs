@@ -1,0 +1,184 @@
+//! A client connection that joins the reactor only when it has to wait.
+//!
+//! HAProxy's trick, measured here with strace: after `accept4` it reads at once (the request
+//! has usually arrived by then) and registers a socket with epoll only when a read or write
+//! would block. A one-request connection (`Connection: close`) then never costs the
+//! `epoll_ctl` add and delete, nor the wake-up in between. [`ClientStream`] starts as a plain
+//! non-blocking socket and turns into a tokio `TcpStream` the first time an operation
+//! returns `WouldBlock`; everything else sees one `AsyncRead + AsyncWrite`.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream as StdTcpStream};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Most bytes a read on the unregistered socket fills (the buffer's spare capacity must be
+/// zeroed first, as safe code cannot read into uninitialised memory).
+const RAW_READ_MAX: usize = 16 * 1024;
+
+/// A client socket, unregistered until it would block.
+pub(crate) struct ClientStream(State);
+
+enum State {
+    /// Non-blocking, not in epoll.
+    Raw(StdTcpStream),
+    /// Registered with the tokio reactor.
+    Tokio(TcpStream),
+    /// Registration failed; every operation reports it.
+    Failed,
+}
+
+impl ClientStream {
+    /// `stream` must be non-blocking.
+    pub(crate) fn new(stream: StdTcpStream) -> Self {
+        Self(State::Raw(stream))
+    }
+
+    /// The registered stream (registering now if needed), for concurrent halves, upgrades
+    /// and the HTTP/2 handoff.
+    pub(crate) fn registered(&mut self) -> io::Result<&mut TcpStream> {
+        if let State::Raw(_) = self.0 {
+            let State::Raw(raw) = std::mem::replace(&mut self.0, State::Failed) else {
+                unreachable!("checked above")
+            };
+            self.0 = State::Tokio(TcpStream::from_std(raw)?);
+        }
+        match &mut self.0 {
+            State::Tokio(s) => Ok(s),
+            _ => Err(io::Error::other("client socket registration failed")),
+        }
+    }
+
+    /// Turns into the registered stream.
+    pub(crate) fn into_tokio(mut self) -> io::Result<TcpStream> {
+        self.registered()?;
+        match self.0 {
+            State::Tokio(s) => Ok(s),
+            _ => Err(io::Error::other("client socket registration failed")),
+        }
+    }
+
+    /// The local address (`getsockname`), for listeners bound to a wildcard address.
+    pub(crate) fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match &self.0 {
+            State::Raw(s) => s.local_addr(),
+            State::Tokio(s) => s.local_addr(),
+            State::Failed => Err(io::Error::other("client socket registration failed")),
+        }
+    }
+
+    pub(crate) fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        match &self.0 {
+            State::Raw(s) => s.set_nodelay(on),
+            State::Tokio(s) => s.set_nodelay(on),
+            State::Failed => Ok(()),
+        }
+    }
+}
+
+/// `Ready` with the result, or `None` when the raw socket would block.
+fn raw_attempt<T>(r: io::Result<T>) -> Option<io::Result<T>> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+        r => Some(r),
+    }
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let State::Raw(s) = &mut this.0 {
+            let room = buf.remaining().min(RAW_READ_MAX);
+            let dst = buf.initialize_unfilled_to(room);
+            if let Some(r) = raw_attempt(s.read(dst)) {
+                return Poll::Ready(r.map(|n| buf.advance(n)));
+            }
+        }
+        match this.registered() {
+            Ok(s) => Pin::new(s).poll_read(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if let State::Raw(s) = &mut this.0 {
+            if let Some(r) = raw_attempt(s.write(data)) {
+                return Poll::Ready(r);
+            }
+        }
+        match this.registered() {
+            Ok(s) => Pin::new(s).poll_write(cx, data),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().0 {
+            State::Tokio(s) => Pin::new(s).poll_flush(cx),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().0 {
+            State::Raw(s) => Poll::Ready(s.shutdown(Shutdown::Write)),
+            State::Tokio(s) => Pin::new(s).poll_shutdown(cx),
+            State::Failed => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn reads_and_writes_raw_then_registers_when_it_must_wait() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut peer = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (s, _) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        let mut c = ClientStream::new(s);
+        peer.write_all(b"ping").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let mut buf = [0u8; 4];
+        c.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+        assert!(
+            matches!(c.0, State::Raw(_)),
+            "data was there: no registration"
+        );
+        c.write_all(b"pong").await.unwrap();
+        // Nothing to read yet: the stream registers and waits for the peer.
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 5];
+            c.read_exact(&mut buf).await.unwrap();
+            (buf, matches!(c.0, State::Tokio(_)))
+        });
+        let mut got = [0u8; 4];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"pong");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        peer.write_all(b"later").await.unwrap();
+        let (buf, registered) = reader.await.unwrap();
+        assert_eq!(&buf, b"later");
+        assert!(registered);
+    }
+}
