@@ -13,12 +13,6 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc: the data path allocates per connection and per request (buffers, tasks,
-/// heads); glibc malloc's consolidation showed up at ~5 % of the proxy's CPU on
-/// new-connection-per-request load, mimalloc's thread-local free lists do not.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "slb",
