@@ -513,8 +513,9 @@ impl Transfer<'_> {
         let mut uploading = framing != Framing::Empty;
         let outcome = loop {
             tokio::select! {
+                // The body first: bytes already here go to the backend at once, and a
+                // malformed body is refused before any response can be relayed.
                 biased;
-                o = &mut download => break o,
                 u = &mut upload, if uploading => {
                     uploading = false;
                     if let Err(e) = &u {
@@ -529,6 +530,7 @@ impl Transfer<'_> {
                         Err(UploadError::BadChunked(_)) => return Outcome::ClientGone,
                     }
                 }
+                o = &mut download => break o,
             }
         };
         // A response may come before the client has sent all of its body (a backend that
