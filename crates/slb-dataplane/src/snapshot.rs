@@ -21,6 +21,9 @@ use crate::spec::{ListenerSpec, DEFAULT_CONNECT_TIMEOUT};
 /// backends being down, and refusing would turn a probe misconfiguration into an outage.
 pub const FORWARD_WHEN_ALL_UNHEALTHY: bool = true;
 
+/// Groups up to this size pick a backend without allocating.
+const STACK_BACKENDS: usize = 64;
+
 /// One backend inside a snapshot.
 pub(crate) struct Backend {
     /// Where to connect.
@@ -129,11 +132,24 @@ impl Snapshot {
                 }
             }
         }
-        let active: Vec<u32> = self.backends.iter().map(|b| b.state.active()).collect();
+        // Live counts for `wlc`, on the stack for groups of up to `STACK_BACKENDS` (a pick
+        // happens per connection or request; an allocation each time showed in profiles).
+        let n = self.backends.len();
+        let mut stack = [0u32; STACK_BACKENDS];
+        let heap: Vec<u32>;
+        let active: &[u32] = if n <= STACK_BACKENDS {
+            for (slot, b) in stack.iter_mut().zip(&self.backends) {
+                *slot = b.state.active();
+            }
+            &stack[..n]
+        } else {
+            heap = self.backends.iter().map(|b| b.state.active()).collect();
+            &heap
+        };
         let ctx = PickContext {
             client,
             local,
-            active: &active,
+            active,
         };
         self.scheduler.pick(&ctx, &eligible)
     }
@@ -217,5 +233,45 @@ mod tests {
         assert_eq!(s.choose(c, l, &[0, 1], None), None);
         s.backends[0].state.close();
         assert_eq!(s.choose(c, l, &[1], None), None);
+    }
+}
+
+#[cfg(test)]
+mod wlc_tests {
+    use super::*;
+    use crate::spec::{BackendSpec, ListenerKey};
+    use slb_core::SchedulerKind;
+
+    /// `wlc` sees live counts both for groups that fit the stack buffer and larger ones.
+    #[test]
+    fn wlc_picks_the_idle_backend_in_small_and_large_groups() {
+        for n in [3usize, STACK_BACKENDS, STACK_BACKENDS + 6] {
+            let spec = ListenerSpec {
+                key: ListenerKey::tcp("lb-1", 80),
+                bind: "127.0.0.1:0".parse().unwrap(),
+                backends: (0..n)
+                    .map(|i| BackendSpec {
+                        server_id: format!("s{i}"),
+                        addr: SocketAddr::from(([10, 0, (i / 200) as u8, (i % 200) as u8 + 1], 80)),
+                        weight: 100,
+                    })
+                    .collect(),
+                scheduler: SchedulerKind::Wlc,
+                health: None,
+                persistence_timeout: Duration::ZERO,
+                established_timeout: Duration::from_secs(900),
+                connect_timeout: Duration::ZERO,
+                drain_timeout: None,
+            };
+            let snap = Snapshot::build(&spec, |_| BackendState::new());
+            let idle = n - 1;
+            let _busy: Vec<_> = (0..n)
+                .filter(|&i| i != idle)
+                .map(|i| snap.backends[i].state.track())
+                .collect();
+            let client = "192.0.2.1:1234".parse().unwrap();
+            let local = "198.51.100.1:80".parse().unwrap();
+            assert_eq!(snap.choose(client, local, &[], None), Some(idle), "n={n}");
+        }
     }
 }
