@@ -1,0 +1,6 @@
+//! Certificates and private keys as users upload them (PEM): validated once, described
+//! without ever exposing the key. TLS termination and the key server build on this crate.
+
+pub mod inspect;
+
+pub use inspect::{inspect_ca, inspect_server, CertError, CertInfo};
