@@ -108,3 +108,38 @@ def test_errors_raise_server_exception_with_alibaba_codes(v1):
     with pytest.raises(ServerException) as e:
         v1(cls(CreateLoadBalancerTCPListenerRequest), LoadBalancerId=lb_id, ListenerPort=7101, BackendServerPort=80, HealthyThreshold=11)
     assert e.value.get_error_code() == "InvalidParameter"
+
+
+def test_server_certificate_upload_describe_delete(v1):
+    """A PEM chain and key in the query string, as the V1 SDK sends them; a fixed RSA-2048
+    certificate valid until 2036 (crates/slb-tls/testdata)."""
+    from pathlib import Path
+
+    from aliyunsdkslb.request.v20140515 import (
+        DeleteServerCertificateRequest,
+        DescribeServerCertificatesRequest,
+        UploadServerCertificateRequest,
+    )
+
+    data = Path(__file__).resolve().parents[2] / "crates" / "slb-tls" / "testdata"
+    up = v1(
+        cls(UploadServerCertificateRequest),
+        ServerCertificate=(data / "rsa.crt").read_text(),
+        PrivateKey=(data / "rsa.key").read_text(),
+        ServerCertificateName="sdk-rsa",
+    )
+    cert_id = up["ServerCertificateId"]
+    assert up["CommonName"] == "rsa.test"
+    assert up["EncryptionAlgorithm"] == "RSA"
+    listed = v1(cls(DescribeServerCertificatesRequest), ServerCertificateId=cert_id)
+    entry = listed["ServerCertificates"]["ServerCertificate"][0]
+    assert entry["ServerCertificateName"] == "sdk-rsa"
+    assert "PRIVATE KEY" not in json.dumps(listed)
+    with pytest.raises(ServerException) as refused:
+        v1(
+            cls(UploadServerCertificateRequest),
+            ServerCertificate=(data / "rsa.crt").read_text(),
+            PrivateKey="not a key",
+        )
+    assert refused.value.get_error_code() == "InvalidParameter.PrivateKey"
+    v1(cls(DeleteServerCertificateRequest), ServerCertificateId=cert_id)

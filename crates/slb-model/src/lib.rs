@@ -6,6 +6,7 @@
 //! it, and the reconciler compiles it into data-plane snapshots.
 
 pub mod backend;
+pub mod certificate;
 pub mod error;
 pub mod health_check;
 pub mod http_listener;
@@ -18,6 +19,7 @@ pub mod state;
 pub mod vserver_group;
 
 pub use backend::{BackendServer, ServerType};
+pub use certificate::{CaCertificate, CertSummary, ServerCertificate};
 pub use error::ModelError;
 pub use health_check::HealthCheck;
 pub use http_listener::{HttpSettings, StickySession};

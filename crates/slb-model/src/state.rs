@@ -27,6 +27,12 @@ pub struct State {
     /// Forwarding rules of HTTP listeners, by rule id (absent in states stored before rules).
     #[serde(default)]
     pub rules: BTreeMap<String, Rule>,
+    /// Server certificates (with their private keys), by id.
+    #[serde(default)]
+    pub server_certificates: BTreeMap<String, crate::ServerCertificate>,
+    /// CA certificates for mutual TLS, by id.
+    #[serde(default)]
+    pub ca_certificates: BTreeMap<String, crate::CaCertificate>,
 }
 
 impl State {

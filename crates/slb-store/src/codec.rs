@@ -11,6 +11,8 @@ const LB: &str = "lb/";
 const LISTENER: &str = "listener/";
 const GROUP: &str = "vsg/";
 const RULE: &str = "rule/";
+const CERT: &str = "cert/";
+const CA_CERT: &str = "cacert/";
 
 /// Every resource of `state` as (key, JSON bytes).
 pub fn encode(state: &State) -> BTreeMap<String, Vec<u8>> {
@@ -26,6 +28,12 @@ pub fn encode(state: &State) -> BTreeMap<String, Vec<u8>> {
     }
     for (id, r) in &state.rules {
         out.insert(format!("{RULE}{id}"), to_json(r));
+    }
+    for (id, c) in &state.server_certificates {
+        out.insert(format!("{CERT}{id}"), to_json(c));
+    }
+    for (id, c) in &state.ca_certificates {
+        out.insert(format!("{CA_CERT}{id}"), to_json(c));
     }
     out
 }
@@ -46,6 +54,12 @@ pub fn decode<'a>(rows: impl IntoIterator<Item = (String, &'a [u8])>) -> Result<
         } else if key.starts_with(RULE) {
             let r: slb_model::Rule = from_json(&key, bytes)?;
             state.rules.insert(r.id.clone(), r);
+        } else if key.starts_with(CERT) {
+            let c: slb_model::ServerCertificate = from_json(&key, bytes)?;
+            state.server_certificates.insert(c.id.clone(), c);
+        } else if key.starts_with(CA_CERT) {
+            let c: slb_model::CaCertificate = from_json(&key, bytes)?;
+            state.ca_certificates.insert(c.id.clone(), c);
         } else {
             return Err(format!("unknown resource key {key:?} in the database"));
         }
@@ -114,8 +128,27 @@ mod tests {
             own_settings: Some(own),
         }])
         .unwrap();
+        s.add_server_certificate(slb_model::ServerCertificate {
+            id: "cert-1".into(),
+            name: "web".into(),
+            region_id: "local".into(),
+            summary: slb_model::CertSummary {
+                fingerprint: "aa".into(),
+                common_name: "a.test".into(),
+                alt_names: vec!["a.test".into()],
+                not_before: 0,
+                not_after: 1,
+                key_algorithm: "ECC".into(),
+                key_bits: 256,
+            },
+            created_ms: 0,
+            chain_pem: "chain".into(),
+            private_key_pem: "key".into(),
+        })
+        .unwrap();
         let rows = encode(&s);
         assert!(rows.contains_key("rule/rule-1"));
+        assert!(rows.contains_key("cert/cert-1"));
         let back = decode(rows.iter().map(|(k, v)| (k.clone(), v.as_slice()))).unwrap();
         assert_eq!(back, s);
     }

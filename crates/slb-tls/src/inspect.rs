@@ -168,7 +168,10 @@ mod tests {
 
     #[test]
     fn ecdsa_certificate_and_key_described() {
-        let (c, k) = cert(&["www.example.com", "*.example.com"], &PKCS_ECDSA_P256_SHA256);
+        let (c, k) = cert(
+            &["www.example.com", "*.example.com"],
+            &PKCS_ECDSA_P256_SHA256,
+        );
         let info = inspect_server(&c, &k, NOW).unwrap();
         assert_eq!(info.common_name, "www.example.com");
         assert_eq!(info.alt_names, ["www.example.com", "*.example.com"]);
@@ -211,7 +214,11 @@ mod tests {
             Err(CertError::MalformedCertificate(_))
         ));
         assert!(matches!(
-            inspect_server(&c, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", NOW),
+            inspect_server(
+                &c,
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                NOW
+            ),
             Err(CertError::MalformedKey(_))
         ));
         assert!(matches!(

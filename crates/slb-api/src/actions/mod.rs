@@ -5,6 +5,7 @@
 //! request arrived or was signed; they return [`ModelError`]s that the server renders.
 
 mod backends;
+mod certificates;
 mod health;
 mod http_listeners;
 mod listeners;
@@ -75,6 +76,14 @@ pub const ACTIONS: &[&str] = &[
     "DeleteVServerGroup",
     "DescribeVServerGroups",
     "DescribeVServerGroupAttribute",
+    "UploadServerCertificate",
+    "DeleteServerCertificate",
+    "DescribeServerCertificates",
+    "SetServerCertificateName",
+    "UploadCACertificate",
+    "DeleteCACertificate",
+    "DescribeCACertificates",
+    "SetCACertificateName",
 ];
 
 /// Runs actions against a store. Shared by every request.
@@ -137,6 +146,14 @@ impl Actions {
             "SetRule" => rules::set(self, p).await,
             "DescribeRules" => rules::describe(self, p),
             "DescribeRuleAttribute" => rules::describe_attribute(self, p),
+            "UploadServerCertificate" => certificates::upload_server(self, p).await,
+            "DeleteServerCertificate" => certificates::delete_server(self, p).await,
+            "DescribeServerCertificates" => certificates::describe_server(self, p),
+            "SetServerCertificateName" => certificates::set_server_name(self, p).await,
+            "UploadCACertificate" => certificates::upload_ca(self, p).await,
+            "DeleteCACertificate" => certificates::delete_ca(self, p).await,
+            "DescribeCACertificates" => certificates::describe_ca(self, p),
+            "SetCACertificateName" => certificates::set_ca_name(self, p).await,
             "DescribeLoadBalancerListeners" => listeners::describe_all(self, p),
             "StartLoadBalancerListener" => listeners::start(self, p).await,
             "StopLoadBalancerListener" => listeners::stop(self, p).await,

@@ -1,0 +1,161 @@
+//! Server and CA certificates through the real actions and store: upload validation (key
+//! match, malformed PEM, validity), descriptions without private keys, rename, delete.
+
+mod common;
+
+use common::{env, s};
+use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256};
+
+/// A self-signed ECDSA P-256 certificate for `names`, valid from `from` to `to` (years),
+/// as (certificate PEM, key PEM).
+fn cert(names: &[&str], from: i32, to: i32) -> (String, String) {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, names[0]);
+    params.not_before = rcgen::date_time_ymd(from, 1, 1);
+    params.not_after = rcgen::date_time_ymd(to, 1, 1);
+    let c = params.self_signed(&key).unwrap();
+    (c.pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn server_certificates_validated_described_renamed_deleted() {
+    let e = env();
+    let (c, k) = cert(&["www.example.com", "*.example.com"], 2020, 2040);
+    let up = e
+        .ok(
+            "UploadServerCertificate",
+            &[
+                ("ServerCertificate", &c),
+                ("PrivateKey", &k),
+                ("ServerCertificateName", "web"),
+            ],
+        )
+        .await;
+    let id = s(&up["ServerCertificateId"]);
+    assert!(id.starts_with("cert-"));
+    assert_eq!(up["CommonName"], "www.example.com");
+    assert_eq!(up["EncryptionAlgorithm"], "ECC");
+    assert_eq!(up["EncryptionKeyLength"], 256);
+    assert_eq!(s(&up["Fingerprint"]).len(), 59);
+    assert_eq!(up["ExpireTime"], "2040-01-01T00:00Z");
+    assert_eq!(
+        up["SubjectAlternativeNames"]["SubjectAlternativeName"][1],
+        "*.example.com"
+    );
+
+    let listed = e.ok("DescribeServerCertificates", &[]).await;
+    let text = listed.to_string();
+    assert!(!text.contains("PRIVATE KEY"), "never the key: {text}");
+    assert!(!text.contains("BEGIN CERTIFICATE"), "{text}");
+    assert_eq!(
+        listed["ServerCertificates"]["ServerCertificate"][0]["ServerCertificateName"],
+        "web"
+    );
+
+    e.ok(
+        "SetServerCertificateName",
+        &[
+            ("ServerCertificateId", &id),
+            ("ServerCertificateName", "web-2"),
+        ],
+    )
+    .await;
+    let one = e
+        .ok(
+            "DescribeServerCertificates",
+            &[("ServerCertificateId", &id)],
+        )
+        .await;
+    assert_eq!(
+        one["ServerCertificates"]["ServerCertificate"][0]["ServerCertificateName"],
+        "web-2"
+    );
+
+    // Refused uploads, each with its own code, and nothing stored.
+    let (_, other_key) = cert(&["other.test"], 2020, 2040);
+    let (old, old_key) = cert(&["old.test"], 2000, 2001);
+    for (cert_pem, key_pem, code) in [
+        (
+            c.as_str(),
+            other_key.as_str(),
+            "InvalidParameter.KeyMismatch",
+        ),
+        ("garbage", k.as_str(), "InvalidParameter.Certificate"),
+        (c.as_str(), "garbage", "InvalidParameter.PrivateKey"),
+        (
+            old.as_str(),
+            old_key.as_str(),
+            "InvalidParameter.CertificateExpired",
+        ),
+    ] {
+        assert_eq!(
+            e.code(
+                "UploadServerCertificate",
+                &[("ServerCertificate", cert_pem), ("PrivateKey", key_pem)]
+            )
+            .await,
+            code
+        );
+    }
+    assert_eq!(
+        e.code("UploadServerCertificate", &[("ServerCertificate", &c)])
+            .await,
+        "MissingParameter"
+    );
+    let listed = e.ok("DescribeServerCertificates", &[]).await;
+    assert_eq!(
+        listed["ServerCertificates"]["ServerCertificate"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    e.ok("DeleteServerCertificate", &[("ServerCertificateId", &id)])
+        .await;
+    assert_eq!(
+        e.code("DeleteServerCertificate", &[("ServerCertificateId", &id)])
+            .await,
+        "ServerCertificateId.NotFound"
+    );
+}
+
+#[tokio::test]
+async fn ca_certificates_lifecycle() {
+    let e = env();
+    let (ca, _) = cert(&["Example Root CA"], 2020, 2040);
+    let up = e
+        .ok(
+            "UploadCACertificate",
+            &[("CACertificate", &ca), ("CACertificateName", "root")],
+        )
+        .await;
+    let id = s(&up["CACertificateId"]);
+    assert_eq!(up["CommonName"], "Example Root CA");
+    assert_eq!(
+        e.code("UploadCACertificate", &[("CACertificate", "nope")])
+            .await,
+        "InvalidParameter.Certificate"
+    );
+    e.ok(
+        "SetCACertificateName",
+        &[("CACertificateId", &id), ("CACertificateName", "root-2")],
+    )
+    .await;
+    let listed = e.ok("DescribeCACertificates", &[]).await;
+    assert_eq!(
+        listed["CACertificates"]["CACertificate"][0]["CACertificateName"],
+        "root-2"
+    );
+    e.ok("DeleteCACertificate", &[("CACertificateId", &id)])
+        .await;
+    assert_eq!(
+        e.code("DescribeCACertificates", &[("CACertificateId", &id)])
+            .await,
+        "CACertificateId.NotFound"
+    );
+}
