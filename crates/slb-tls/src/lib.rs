@@ -1,6 +1,8 @@
 //! Certificates and private keys as users upload them (PEM): validated once, described
 //! without ever exposing the key. TLS termination and the key server build on this crate.
 
+pub mod config;
 pub mod inspect;
 
+pub use config::{server_config, ConfigError, TlsSettings, TLS_POLICIES};
 pub use inspect::{inspect_ca, inspect_server, CertError, CertInfo};

@@ -1,0 +1,143 @@
+//! rustls server configurations for HTTPS listeners: certificate, Alibaba TLS policy,
+//! ALPN, and client-certificate verification for mutual TLS.
+//!
+//! # TLS policies
+//!
+//! rustls implements TLS 1.2 and 1.3 only, with AEAD suites only, so Alibaba's older
+//! policies map to the nearest safe set:
+//!
+//! | `TLSCipherPolicy` | Alibaba | here |
+//! |---|---|---|
+//! | `tls_cipher_policy_1_0`, `_1_1`, `_1_2` | TLS 1.0/1.1/1.2 + CBC/3DES suites | TLS 1.2, every rustls 1.2 suite |
+//! | `tls_cipher_policy_1_2_strict` | TLS 1.2, ECDHE + AEAD | TLS 1.2, ECDHE + AEAD (all rustls 1.2 suites are) |
+//! | `tls_cipher_policy_1_2_strict_with_1_3` | TLS 1.2 strict and 1.3 | TLS 1.2 and 1.3 |
+
+use std::sync::Arc;
+
+use rustls::crypto::ring::default_provider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+
+/// Alibaba's TLS policy names, the default first.
+pub const TLS_POLICIES: &[&str] = &[
+    "tls_cipher_policy_1_0",
+    "tls_cipher_policy_1_1",
+    "tls_cipher_policy_1_2",
+    "tls_cipher_policy_1_2_strict",
+    "tls_cipher_policy_1_2_strict_with_1_3",
+];
+
+/// What an HTTPS listener terminates TLS with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM chain, leaf first.
+    pub chain_pem: String,
+    pub key_pem: String,
+    /// PEM CA certificates: when set, clients must present a certificate they issued.
+    pub client_ca_pem: Option<String>,
+    /// One of [`TLS_POLICIES`].
+    pub policy: String,
+    /// Offer `h2` by ALPN (besides `http/1.1`).
+    pub http2: bool,
+}
+
+/// Why a configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("certificate or key: {0}")]
+    Pem(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("client CA: {0}")]
+    ClientCa(String),
+    #[error("unknown TLS policy {0:?}")]
+    Policy(String),
+}
+
+/// The TLS versions a policy allows.
+pub fn policy_versions(
+    policy: &str,
+) -> Result<&'static [&'static rustls::SupportedProtocolVersion], ConfigError> {
+    static TLS12: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+    static BOTH: [&rustls::SupportedProtocolVersion; 2] =
+        [&rustls::version::TLS13, &rustls::version::TLS12];
+    match policy {
+        "tls_cipher_policy_1_0"
+        | "tls_cipher_policy_1_1"
+        | "tls_cipher_policy_1_2"
+        | "tls_cipher_policy_1_2_strict" => Ok(&TLS12),
+        "tls_cipher_policy_1_2_strict_with_1_3" => Ok(&BOTH),
+        other => Err(ConfigError::Policy(other.into())),
+    }
+}
+
+/// Builds the server configuration for `s`.
+pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, ConfigError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(s.chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| ConfigError::Pem(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(s.key_pem.as_bytes())
+        .map_err(|e| ConfigError::Pem(e.to_string()))?;
+    let provider = Arc::new(default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(policy_versions(&s.policy)?)?;
+    let builder = match &s.client_ca_pem {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let mut roots = RootCertStore::empty();
+            for der in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let der = der.map_err(|e| ConfigError::ClientCa(e.to_string()))?;
+                roots
+                    .add(der)
+                    .map_err(|e| ConfigError::ClientCa(e.to_string()))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| ConfigError::ClientCa(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(chain, key)?;
+    config.alpn_protocols = if s.http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(policy: &str) -> TlsSettings {
+        TlsSettings {
+            chain_pem: include_str!("../testdata/rsa.crt").into(),
+            key_pem: include_str!("../testdata/rsa.key").into(),
+            client_ca_pem: None,
+            policy: policy.into(),
+            http2: true,
+        }
+    }
+
+    #[test]
+    fn every_policy_builds_and_alpn_follows_http2() {
+        for p in TLS_POLICIES {
+            let c = server_config(&settings(p)).unwrap();
+            assert_eq!(c.alpn_protocols[0], b"h2");
+        }
+        let mut s = settings("tls_cipher_policy_1_0");
+        s.http2 = false;
+        assert_eq!(server_config(&s).unwrap().alpn_protocols, [b"http/1.1".to_vec()]);
+        assert!(matches!(
+            server_config(&settings("tls_cipher_policy_9")),
+            Err(ConfigError::Policy(_))
+        ));
+        s.client_ca_pem = Some(include_str!("../testdata/rsa.crt").into());
+        assert!(server_config(&s).is_ok());
+        s.client_ca_pem = Some("nope".into());
+        assert!(server_config(&s).is_err());
+    }
+}
