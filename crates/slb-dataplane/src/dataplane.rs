@@ -13,7 +13,9 @@ use crate::http::access_log::AccessLog;
 use crate::http::{HttpListenerRuntime, HttpShared};
 use crate::listener::{ListenerRuntime, ListenerShared};
 use crate::metrics::{self, ListenerMetrics, Sample, FAMILIES};
-use crate::spec::{HttpListenerSpec, ListenerKey, ListenerSpec, PROTOCOL_HTTP, PROTOCOL_TCP};
+use crate::spec::{
+    HttpListenerSpec, ListenerKey, ListenerSpec, PROTOCOL_HTTP, PROTOCOL_HTTPS, PROTOCOL_TCP,
+};
 
 /// Health of one backend of one listener, as `DescribeHealthStatus` reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +76,7 @@ impl DataPlane {
     /// independent). A changed spec swaps the snapshot without rebinding and without
     /// closing keep-alive connections: their next request uses the new rules and backends.
     /// A removed listener's socket is closed before this returns; its open connections end
-    /// at their idle timeout. Keys must have protocol [`PROTOCOL_HTTP`].
+    /// at their idle timeout. Keys must have protocol [`PROTOCOL_HTTP`] or [`PROTOCOL_HTTPS`] (with `tls`).
     pub async fn apply_http(
         &self,
         specs: Vec<HttpListenerSpec>,
@@ -87,7 +89,7 @@ impl DataPlane {
         for spec in specs {
             if !seen.insert(spec.key.clone()) {
                 results.push(Some((spec.key, Err(DataPlaneError::DuplicateListener))));
-            } else if spec.key.protocol != PROTOCOL_HTTP {
+            } else if spec.key.protocol != PROTOCOL_HTTP && spec.key.protocol != PROTOCOL_HTTPS {
                 let p = spec.key.protocol.clone();
                 results.push(Some((
                     spec.key,

@@ -21,6 +21,10 @@ pub enum DataPlaneError {
     /// serves `http`. Caused by the caller; retrying the same spec fails again.
     #[error("unsupported listener protocol {0:?} here; apply serves tcp, apply_http serves http")]
     UnsupportedProtocol(String),
+    /// An HTTPS listener's certificate, key, client CA or TLS policy cannot be used.
+    /// Caused by the configuration; the listener keeps its previous TLS settings if it had any.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] slb_tls::ConfigError),
     /// The same listener key appears more than once in one `apply` call; only the first
     /// occurrence is applied. Caused by the caller.
     #[error("listener appears more than once in the desired set")]

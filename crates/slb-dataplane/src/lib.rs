@@ -36,7 +36,7 @@ pub use spec::{
     BackendSpec, ForwardedHeaders, HealthCheckKind, HealthCheckSpec, HttpListenerSpec, HttpMethod,
     HttpRuleSpec, ListenerKey, ListenerSpec, RuleOwnSpec, StickySpec, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_ESTABLISHED_TIMEOUT, DEFAULT_HTTP_IDLE_TIMEOUT, DEFAULT_HTTP_REQUEST_TIMEOUT,
-    PROTOCOL_HTTP, PROTOCOL_TCP,
+    PROTOCOL_HTTP, PROTOCOL_HTTPS, PROTOCOL_TCP,
 };
 pub use tcp::accept::ACCEPT_ERROR_BACKOFF;
 pub use tcp::bind::LISTEN_BACKLOG;

@@ -157,6 +157,9 @@ impl HttpMethod {
 /// The protocol value of an HTTP listener's [`ListenerKey`].
 pub const PROTOCOL_HTTP: &str = "http";
 
+/// The protocol value of an HTTPS listener's [`ListenerKey`] (an HTTP listener with `tls`).
+pub const PROTOCOL_HTTPS: &str = "https";
+
 /// Alibaba's default `IdleTimeout` of an HTTP listener (client keep-alive): 15 s.
 pub const DEFAULT_HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -211,6 +214,9 @@ pub struct HttpListenerSpec {
     /// Node secret that signs insert-mode sticky cookies, so a client cannot choose an
     /// arbitrary backend.
     pub cookie_key: [u8; 32],
+    /// HTTPS: terminate TLS with these settings (certificate, policy, ALPN, client CA).
+    /// A changed value applies to new handshakes; established connections keep theirs.
+    pub tls: Option<slb_tls::TlsSettings>,
 }
 
 /// One forwarding rule (Alibaba `CreateRules`): requests whose host and path match go to

@@ -75,9 +75,10 @@ pub fn policy_versions(
 
 /// Builds the server configuration for `s`.
 pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, ConfigError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(s.chain_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| ConfigError::Pem(e.to_string()))?;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(s.chain_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ConfigError::Pem(e.to_string()))?;
     let key = PrivateKeyDer::from_pem_slice(s.key_pem.as_bytes())
         .map_err(|e| ConfigError::Pem(e.to_string()))?;
     let provider = Arc::new(default_provider());
@@ -130,7 +131,10 @@ mod tests {
         }
         let mut s = settings("tls_cipher_policy_1_0");
         s.http2 = false;
-        assert_eq!(server_config(&s).unwrap().alpn_protocols, [b"http/1.1".to_vec()]);
+        assert_eq!(
+            server_config(&s).unwrap().alpn_protocols,
+            [b"http/1.1".to_vec()]
+        );
         assert!(matches!(
             server_config(&settings("tls_cipher_policy_9")),
             Err(ConfigError::Policy(_))

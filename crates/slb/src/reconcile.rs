@@ -75,6 +75,7 @@ pub fn desired_http_listeners(state: &State, cookie_key: [u8; 32]) -> Vec<HttpLi
                 gzip: http.gzip,
                 redirect_https_port: http.forward_port,
                 cookie_key,
+                tls: None,
             })
         })
         .collect()

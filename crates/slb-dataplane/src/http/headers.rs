@@ -99,6 +99,8 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 /// Where a request came in, for the forwarded headers.
 #[derive(Clone, Copy)]
 pub(crate) struct Origin<'a> {
+    /// The client connection is TLS (`X-Forwarded-Proto: https`).
+    pub https: bool,
     pub flags: ForwardedHeaders,
     pub client: SocketAddr,
     pub listener: SocketAddr,
@@ -139,7 +141,10 @@ impl Origin<'_> {
         emit(X_FORWARDED_FOR, &xff);
         let f = self.flags;
         if f.proto {
-            emit("x-forwarded-proto", "http");
+            emit(
+                "x-forwarded-proto",
+                if self.https { "https" } else { "http" },
+            );
         }
         if f.slb_ip {
             let ip: IpAddr = self.listener.ip().to_canonical();
@@ -242,6 +247,7 @@ mod tests {
             client_src_port: true,
         };
         let origin = Origin {
+            https: false,
             flags,
             client: "9.9.9.9:1000".parse().unwrap(),
             listener: "10.0.0.1:80".parse().unwrap(),

@@ -26,6 +26,8 @@ use crate::spec::{StickySpec, DEFAULT_HTTP_REQUEST_TIMEOUT};
 /// Per client connection context.
 pub(crate) struct ConnCtx {
     pub shared: Arc<HttpShared>,
+    /// The client connection is TLS.
+    pub https: bool,
     pub peer: SocketAddr,
     pub local: SocketAddr,
 }
@@ -159,6 +161,7 @@ async fn proxy(
     headers::add_forwarded(
         &mut head,
         &headers::Origin {
+            https: ctx.https,
             flags: spec.forwarded,
             client: ctx.peer,
             listener: ctx.local,

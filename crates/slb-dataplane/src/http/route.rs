@@ -247,6 +247,7 @@ mod tests {
             gzip: false,
             redirect_https_port: None,
             cookie_key: [0; 32],
+            tls: None,
         };
         HttpSnapshot::build(&spec, |_, _| BackendState::new())
     }

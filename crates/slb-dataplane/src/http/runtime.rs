@@ -46,6 +46,8 @@ pub(crate) struct HttpShared {
     pub server_cookies: ServerCookies,
     pub access_log: Option<Arc<dyn AccessLog>>,
     pub local_addr: Mutex<SocketAddr>,
+    /// HTTPS: the TLS configuration new handshakes use (swapped on rotation).
+    pub tls: arc_swap::ArcSwapOption<tokio_rustls::rustls::ServerConfig>,
 }
 
 /// Control-side handle of a running HTTP listener.
@@ -73,6 +75,10 @@ impl HttpListenerRuntime {
         spec: HttpListenerSpec,
         access_log: Option<Arc<dyn AccessLog>>,
     ) -> Result<Self, DataPlaneError> {
+        let tls = match &spec.tls {
+            Some(t) => Some(slb_tls::server_config(t)?),
+            None => None,
+        };
         let socket = bind_listener(spec.bind)?;
         let local_addr = listener_addr(&socket).unwrap_or(spec.bind);
         let snapshot = HttpSnapshot::build(&spec, |_, _| BackendState::new());
@@ -86,6 +92,7 @@ impl HttpListenerRuntime {
             server_cookies: ServerCookies::default(),
             access_log,
             local_addr: Mutex::new(local_addr),
+            tls: arc_swap::ArcSwapOption::new(tls),
         });
         let accept = tokio::spawn(accept_loop(socket, shared.clone()));
         let sweeper = tokio::spawn(sweep_pool(Arc::downgrade(&shared)));
@@ -107,8 +114,21 @@ impl HttpListenerRuntime {
         if spec == self.spec {
             return Ok(());
         }
+        // Build the new TLS configuration first: a bad certificate leaves the old one.
+        let tls = if spec.tls != self.spec.tls {
+            Some(match &spec.tls {
+                Some(t) => Some(slb_tls::server_config(t)?),
+                None => None,
+            })
+        } else {
+            None
+        };
         if spec.bind != self.spec.bind {
             self.rebind(spec.bind).await?;
+        }
+        if let Some(tls) = tls {
+            // New handshakes use it; established connections keep their session.
+            self.shared.tls.store(tls);
         }
         let old = self.shared.snapshot.load_full();
         let snapshot = HttpSnapshot::build(&spec, |addr, health| {
@@ -289,5 +309,35 @@ async fn serve_connection(
             t
         }
     };
-    super::h1::serve(stream, peer, local, shared.clone(), idle).await;
+    let Some(config) = shared.tls.load_full() else {
+        let client = super::h1::Client::Plain(stream);
+        return super::h1::serve(client, peer, local, shared.clone(), idle).await;
+    };
+    let handshake = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+    let tls = match tokio::time::timeout(idle, handshake).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(listener = %shared.key, %peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(listener = %shared.key, %peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+        let _ = tls.get_ref().0.set_nodelay(true);
+        return super::h1::serve_h2(
+            tls,
+            bytes::Bytes::new(),
+            shared.clone(),
+            peer,
+            local,
+            idle,
+            true,
+        )
+        .await;
+    }
+    let client = super::h1::Client::Tls(Box::new(tls));
+    super::h1::serve(client, peer, local, shared.clone(), idle).await;
 }

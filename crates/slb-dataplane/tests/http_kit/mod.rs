@@ -173,6 +173,7 @@ pub fn http_spec(port: u16, backends: Vec<BackendSpec>) -> HttpListenerSpec {
         gzip: false,
         redirect_https_port: None,
         cookie_key: [42; 32],
+        tls: None,
     }
 }
 

@@ -52,15 +52,6 @@ impl ClientStream {
         }
     }
 
-    /// Turns into the registered stream.
-    pub(crate) fn into_tokio(mut self) -> io::Result<TcpStream> {
-        self.registered()?;
-        match self.0 {
-            State::Tokio(s) => Ok(s),
-            _ => Err(io::Error::other("client socket registration failed")),
-        }
-    }
-
     /// The local address (`getsockname`), for listeners bound to a wildcard address.
     pub(crate) fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
         match &self.0 {
@@ -139,6 +130,66 @@ impl AsyncWrite for ClientStream {
             State::Raw(s) => Poll::Ready(s.shutdown(Shutdown::Write)),
             State::Tokio(s) => Pin::new(s).poll_shutdown(cx),
             State::Failed => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// The client side of an HTTP connection: plain TCP, or TLS over it (HTTPS listeners).
+pub(crate) enum Client {
+    Plain(ClientStream),
+    Tls(Box<tokio_rustls::server::TlsStream<ClientStream>>),
+}
+
+impl Client {
+    pub(crate) fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => s.set_nodelay(on),
+            Self::Tls(t) => t.get_ref().0.set_nodelay(on),
+        }
+    }
+
+    /// Whether the transport is TLS (for `X-Forwarded-Proto`).
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self, Self::Tls(_))
+    }
+}
+
+impl AsyncRead for Client {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Client {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, data),
+            Self::Tls(t) => Pin::new(t.as_mut()).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(t) => Pin::new(t.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
         }
     }
 }

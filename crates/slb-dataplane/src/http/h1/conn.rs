@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::super::error_page::raw_page;
 use super::super::{HttpShared, MAX_REQUEST_HEAD};
-use super::client::ClientStream;
+use super::client::Client;
 use super::exchange::{exchange, Conn, Next};
 use super::head::{parse_request, HeadError, RequestHead};
 
@@ -43,7 +43,7 @@ enum HeadRead {
 /// Serves one client connection until it closes. `idle` bounds both the wait for a request
 /// between keep-alive requests and the time a client may take to send a head.
 pub(crate) async fn serve(
-    mut stream: ClientStream,
+    mut stream: Client,
     peer: SocketAddr,
     local: SocketAddr,
     shared: Arc<HttpShared>,
@@ -58,10 +58,9 @@ pub(crate) async fn serve(
             HeadRead::Complete(head) => head,
             HeadRead::H2 => {
                 let prefix = c.buf.split().freeze();
-                let Ok(stream) = stream.into_tokio() else {
-                    return;
-                };
-                return super::h2c::serve(stream, prefix, c.shared, peer, local, idle).await;
+                let _ = stream.set_nodelay(true);
+                let https = stream.is_tls();
+                return super::h2c::serve(stream, prefix, c.shared, peer, local, idle, https).await;
             }
             HeadRead::Refused(e) => {
                 tracing::debug!(listener = %c.shared.key, %peer, error = ?e, "request refused");
@@ -84,7 +83,7 @@ pub(crate) async fn serve(
 }
 
 async fn read_head(
-    stream: &mut ClientStream,
+    stream: &mut Client,
     buf: &mut BytesMut,
     deadline: Instant,
     first: bool,
@@ -120,7 +119,7 @@ async fn read_head(
 
 /// Answers `status` with the balancer's page and closes, draining what the client still
 /// sends for a moment so that it reads the page rather than a reset.
-async fn refuse(mut stream: ClientStream, c: &Conn, status: u16) {
+async fn refuse(mut stream: Client, c: &Conn, status: u16) {
     c.shared
         .http
         .count_status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));

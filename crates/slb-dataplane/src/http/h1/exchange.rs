@@ -20,7 +20,7 @@ use super::super::route::host_without_port;
 use super::super::sticky::{self, INSERT_COOKIE_NAME};
 use super::super::HttpShared;
 use super::body::{self, DownloadError, Encode, UploadError};
-use super::client::ClientStream;
+use super::client::Client;
 use super::head::{parse_response, Framing, RequestHead, ResponseHead};
 use super::pool::{Pool, Upstream};
 use super::write::{push_field, request_head, response_head_start};
@@ -83,7 +83,7 @@ struct Record {
 }
 
 /// Serves one parsed request on `client` and says whether the connection goes on.
-pub(crate) async fn exchange(c: &mut Conn, client: &mut ClientStream, head: RequestHead) -> Next {
+pub(crate) async fn exchange(c: &mut Conn, client: &mut Client, head: RequestHead) -> Next {
     let start = Instant::now();
     let time = c.shared.access_log.is_some().then(rfc3339_now);
     let mut rec = Record::default();
@@ -152,7 +152,7 @@ const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 /// Writes one of the balancer's pages. The connection goes on when the client wants it and
 /// the request body is done, or unread and then discarded within bounds.
 async fn page(
-    client: &mut ClientStream,
+    client: &mut Client,
     buf: &mut BytesMut,
     head: &RequestHead,
     rec: &mut Record,
@@ -181,12 +181,7 @@ async fn page(
     Next::KeepAlive
 }
 
-async fn run(
-    c: &mut Conn,
-    client: &mut ClientStream,
-    head: &RequestHead,
-    rec: &mut Record,
-) -> Next {
+async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Record) -> Next {
     let shared = c.shared.clone();
     let snap = shared.snapshot.load_full();
     let spec = &snap.spec;
@@ -232,6 +227,7 @@ async fn run(
         &mut c.up_head,
         head,
         &Origin {
+            https: client.is_tls(),
             flags: spec.forwarded,
             client: c.peer,
             listener: c.local,
@@ -394,7 +390,7 @@ async fn run(
 
 async fn timed_out(
     shared: &HttpShared,
-    client: &mut ClientStream,
+    client: &mut Client,
     buf: &mut BytesMut,
     head: &RequestHead,
     rec: &mut Record,
@@ -463,17 +459,23 @@ enum HeadFailure {
 impl Transfer<'_> {
     /// Sends the request (head, then the body concurrently with reading the response) and
     /// relays the response.
-    async fn run(&mut self, client: &mut ClientStream, up: &mut Upstream) -> Outcome {
+    async fn run(&mut self, client: &mut Client, up: &mut Upstream) -> Outcome {
         if self.head.framing == Framing::Empty {
             // Nothing to read from the client meanwhile: it stays unregistered if it can.
             return self.run_halves(&mut tokio::io::empty(), client, up).await;
         }
-        match client.registered() {
-            Ok(tcp) => {
-                let (mut crd, mut cwr) = tcp.split();
+        match client {
+            Client::Plain(plain) => match plain.registered() {
+                Ok(tcp) => {
+                    let (mut crd, mut cwr) = tcp.split();
+                    self.run_halves(&mut crd, &mut cwr, up).await
+                }
+                Err(_) => Outcome::ClientGone,
+            },
+            Client::Tls(tls) => {
+                let (mut crd, mut cwr) = tokio::io::split(tls.as_mut());
                 self.run_halves(&mut crd, &mut cwr, up).await
             }
-            Err(_) => Outcome::ClientGone,
         }
     }
 

@@ -1,5 +1,6 @@
-//! HTTP/2 with prior knowledge (h2c): the connection, with the bytes the engine already read
-//! put back, goes to hyper's HTTP/2 server and the shared request handler (`proxy.rs`).
+//! HTTP/2 (h2c with prior knowledge, or h2 negotiated by ALPN over TLS): the connection,
+//! with any bytes the engine already read put back, goes to hyper's HTTP/2 server and the
+//! shared request handler (`proxy.rs`).
 //!
 //! hyper has no idle timeout for HTTP/2 connections, so `IdleTimeout` is applied here: when
 //! the client has sent nothing for that long the connection is shut down gracefully (GOAWAY;
@@ -18,7 +19,6 @@ use bytes::Bytes;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::super::proxy::{handle, ConnCtx};
@@ -26,15 +26,17 @@ use super::super::{HttpShared, MAX_REQUEST_HEAD};
 use super::rewind::Rewind;
 
 /// Serves an h2c connection whose first bytes (`prefix`) were already read.
-pub(crate) async fn serve(
-    stream: TcpStream,
+pub(crate) async fn serve<T>(
+    stream: T,
     prefix: Bytes,
     shared: Arc<HttpShared>,
     peer: SocketAddr,
     local: SocketAddr,
     idle: Duration,
-) {
-    let _ = stream.set_nodelay(true);
+    https: bool,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let start = Instant::now();
     let last_read = Arc::new(AtomicU64::new(0));
     let io = ReadActivity {
@@ -44,6 +46,7 @@ pub(crate) async fn serve(
     };
     let ctx = Arc::new(ConnCtx {
         shared: shared.clone(),
+        https,
         peer,
         local,
     });

@@ -92,6 +92,7 @@ mod tests {
         let raw = "GET /p?q HTTP/1.1\r\nHost: a.com\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nX-Forwarded-For: 9.9.9.9\r\nSLB-ID: forged\r\nX-A: b\r\n\r\n";
         let head = parse_request(&mut BytesMut::from(raw)).unwrap().unwrap();
         let origin = Origin {
+            https: false,
             flags: ForwardedHeaders {
                 slb_id: true,
                 ..Default::default()
