@@ -90,6 +90,14 @@ fn ca_not_found(id: &str) -> ModelError {
     )
 }
 
+fn in_use(id: &str) -> ModelError {
+    ModelError::new(
+        400,
+        "ResourceInUse.Certificate",
+        format!("The certificate \"{id}\" is used by an HTTPS listener."),
+    )
+}
+
 fn quota(kind: &str) -> ModelError {
     ModelError::new(
         400,
@@ -126,7 +134,12 @@ impl State {
         Ok(())
     }
 
+    /// Deletes a certificate no HTTPS listener uses.
     pub fn delete_server_certificate(&mut self, id: &str) -> Result<(), ModelError> {
+        self.server_certificate(id)?;
+        if self.certificate_in_use(id) {
+            return Err(in_use(id));
+        }
         self.server_certificates
             .remove(id)
             .map(drop)
@@ -158,7 +171,12 @@ impl State {
         Ok(())
     }
 
+    /// Deletes a CA certificate no HTTPS listener uses.
     pub fn delete_ca_certificate(&mut self, id: &str) -> Result<(), ModelError> {
+        self.ca_certificate(id)?;
+        if self.certificate_in_use(id) {
+            return Err(in_use(id));
+        }
         self.ca_certificates
             .remove(id)
             .map(drop)

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::params::{int_in, on_off, one_of, optional, text, ParamSource};
 use crate::{HealthCheck, HttpSettings, ModelError};
 
-/// Listener protocol. TCP and HTTP have a model; UDP and HTTPS are reserved names.
+/// Listener protocol. TCP, HTTP and HTTPS have a model; UDP is a reserved name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
@@ -120,6 +120,9 @@ pub struct Listener {
     /// stored before HTTP listeners existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpSettings>,
+    /// TLS settings; `Some` exactly for HTTPS listeners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https: Option<crate::HttpsSettings>,
 }
 
 impl Listener {
@@ -141,6 +144,7 @@ impl Listener {
             description: String::new(),
             health_check: HealthCheck::default(),
             http: None,
+            https: None,
         }
     }
 

@@ -14,6 +14,7 @@ use slb_dataplane::spec::{
 use slb_model::{
     rule_order, Listener, ListenerStatus, LoadBalancerStatus, Protocol, State, StickySession,
 };
+use slb_tls::TlsSettings;
 
 /// Running listeners of `protocol` on active instances, with their instance address.
 fn serving(state: &State, protocol: Protocol) -> impl Iterator<Item = (&Listener, IpAddr)> {
@@ -34,12 +35,14 @@ pub fn desired_listeners(state: &State) -> Vec<ListenerSpec> {
         .collect()
 }
 
-/// One spec per HTTP listener that should accept connections now. `cookie_key` signs
-/// insert-mode sticky cookies (a node secret).
+/// One spec per HTTP and HTTPS listener that should accept connections now. `cookie_key`
+/// signs insert-mode sticky cookies (a node secret).
 pub fn desired_http_listeners(state: &State, cookie_key: [u8; 32]) -> Vec<HttpListenerSpec> {
     serving(state, Protocol::Http)
+        .chain(serving(state, Protocol::Https))
         .filter_map(|(l, address)| {
             let http = l.http.as_ref()?;
+            let tls = tls_settings(state, l)?;
             let rules: Vec<_> = state.rules_of(&l.key).collect();
             let rules = rule_order(&rules)
                 .into_iter()
@@ -75,7 +78,7 @@ pub fn desired_http_listeners(state: &State, cookie_key: [u8; 32]) -> Vec<HttpLi
                 gzip: http.gzip,
                 redirect_https_port: http.forward_port,
                 cookie_key,
-                tls: None,
+                tls,
             })
         })
         .collect()
@@ -132,6 +135,26 @@ fn compile(state: &State, l: &Listener, address: IpAddr) -> ListenerSpec {
             .connection_drain
             .then(|| Duration::from_secs(l.connection_drain_timeout.into())),
     }
+}
+
+/// `Some(None)` for HTTP, `Some(Some(..))` for HTTPS with its certificates resolved;
+/// `None` (not served) if an HTTPS listener's certificate is gone, which the model prevents.
+fn tls_settings(state: &State, l: &Listener) -> Option<Option<TlsSettings>> {
+    let Some(h) = &l.https else {
+        return Some(None);
+    };
+    let cert = state.server_certificates.get(&h.server_certificate_id)?;
+    let client_ca_pem = match &h.ca_certificate_id {
+        Some(id) => Some(state.ca_certificates.get(id)?.pem.clone()),
+        None => None,
+    };
+    Some(Some(TlsSettings {
+        chain_pem: cert.chain_pem.clone(),
+        key_pem: cert.private_key_pem.clone(),
+        client_ca_pem,
+        policy: h.tls_cipher_policy.clone(),
+        http2: h.enable_http2,
+    }))
 }
 
 /// The data plane's persistence setting for the model's.

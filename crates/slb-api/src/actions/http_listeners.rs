@@ -1,4 +1,5 @@
-//! HTTP listener actions: create, set and describe. Start, stop, delete and listing are the
+//! HTTP and HTTPS listener actions: create, set and describe (an HTTPS listener is an HTTP
+//! listener plus certificates and TLS settings). Start, stop, delete and listing are the
 //! protocol-generic actions of `listeners.rs`.
 
 use std::collections::BTreeMap;
@@ -14,26 +15,62 @@ fn port(p: &dyn ParamSource) -> Result<u16, ModelError> {
     Ok(int_in(p, "ListenerPort", 1..=65535u16)?.unwrap_or_default())
 }
 
-pub async fn create(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+/// The write actions' names per protocol.
+fn action_names(proto: Protocol) -> (&'static str, &'static str) {
+    if proto == Protocol::Https {
+        (
+            "CreateLoadBalancerHTTPSListener",
+            "SetLoadBalancerHTTPSListenerAttribute",
+        )
+    } else {
+        (
+            "CreateLoadBalancerHTTPListener",
+            "SetLoadBalancerHTTPListenerAttribute",
+        )
+    }
+}
+
+/// Applies the parameters of a layer-7 listener of its protocol.
+fn apply(l: &mut Listener, p: &dyn ParamSource, create: bool) -> Result<(), ModelError> {
+    l.apply_http_params(p, create)?;
+    if l.key.protocol == Protocol::Https {
+        l.apply_https_params(p, create)?;
+    }
+    Ok(())
+}
+
+/// CreateLoadBalancerHTTPListener / CreateLoadBalancerHTTPSListener.
+pub async fn create(
+    a: &Actions,
+    p: &dyn ParamSource,
+    proto: Protocol,
+) -> Result<Value, ModelError> {
     let lb = required(p, "LoadBalancerId")?.to_string();
     let port = port(p)?;
-    let mut listener = Listener::new_http(lb, port);
-    listener.apply_http_params(p, true)?;
+    let mut listener = if proto == Protocol::Https {
+        Listener::new_https(lb, port)
+    } else {
+        Listener::new_http(lb, port)
+    };
+    apply(&mut listener, p, true)?;
     listener.vserver_group_id = optional(p, "VServerGroupId").map(str::to_string);
-    a.write("CreateLoadBalancerHTTPListener", move |s| {
+    a.write(action_names(proto).0, move |s| {
+        s.check_https_refs(&listener)?;
         s.create_listener(listener)
     })
     .await?;
     Ok(json!({}))
 }
 
-pub async fn set(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+/// SetLoadBalancerHTTPListenerAttribute / SetLoadBalancerHTTPSListenerAttribute.
+pub async fn set(a: &Actions, p: &dyn ParamSource, proto: Protocol) -> Result<Value, ModelError> {
     let lb = required(p, "LoadBalancerId")?.to_string();
     let port = port(p)?;
     let patch = collect(p);
-    a.write("SetLoadBalancerHTTPListenerAttribute", move |s| {
-        let mut l = s.find_listener(&lb, port, Some(Protocol::Http))?.clone();
-        l.apply_http_params(&patch, false)?;
+    a.write(action_names(proto).1, move |s| {
+        let mut l = s.find_listener(&lb, port, Some(proto))?.clone();
+        apply(&mut l, &patch, false)?;
+        s.check_https_refs(&l)?;
         match on_off(&patch, "VServerGroup")? {
             Some(false) => l.vserver_group_id = None,
             _ => {
@@ -85,6 +122,10 @@ fn collect(p: &dyn ParamSource) -> BTreeMap<String, String> {
         "HealthCheckDomain",
         "HealthCheckHttpCode",
         "HealthCheckMethod",
+        "ServerCertificateId",
+        "CACertificateId",
+        "TLSCipherPolicy",
+        "EnableHttp2",
     ];
     NAMES
         .iter()
@@ -92,11 +133,12 @@ fn collect(p: &dyn ParamSource) -> BTreeMap<String, String> {
         .collect()
 }
 
-pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+/// DescribeLoadBalancerHTTPListenerAttribute / DescribeLoadBalancerHTTPSListenerAttribute.
+pub fn describe(a: &Actions, p: &dyn ParamSource, proto: Protocol) -> Result<Value, ModelError> {
     let lb = required(p, "LoadBalancerId")?;
     let port = port(p)?;
     let state = a.state();
-    let l = state.find_listener(lb, port, Some(Protocol::Http))?;
+    let l = state.find_listener(lb, port, Some(proto))?;
     let mut v = render::http_listener(l);
     let rules: Vec<&Rule> = state.rules_of(&l.key).collect();
     let list: Vec<Value> = rule_order(&rules).into_iter().map(render::rule).collect();

@@ -55,6 +55,9 @@ pub const ACTIONS: &[&str] = &[
     "CreateLoadBalancerHTTPListener",
     "SetLoadBalancerHTTPListenerAttribute",
     "DescribeLoadBalancerHTTPListenerAttribute",
+    "CreateLoadBalancerHTTPSListener",
+    "SetLoadBalancerHTTPSListenerAttribute",
+    "DescribeLoadBalancerHTTPSListenerAttribute",
     "CreateRules",
     "DeleteRules",
     "SetRule",
@@ -123,6 +126,7 @@ impl Actions {
         if let Err(e) = self.check_region(p) {
             return ACTIONS.contains(&action).then_some(Err(e));
         }
+        use slb_model::Protocol::{Http, Https};
         let result = match action {
             "DescribeRegions" => regions::describe_regions(self),
             "DescribeZones" => regions::describe_zones(self),
@@ -138,9 +142,14 @@ impl Actions {
             "CreateLoadBalancerTCPListener" => listeners::create_tcp(self, p).await,
             "SetLoadBalancerTCPListenerAttribute" => listeners::set_tcp(self, p).await,
             "DescribeLoadBalancerTCPListenerAttribute" => listeners::describe_tcp(self, p),
-            "CreateLoadBalancerHTTPListener" => http_listeners::create(self, p).await,
-            "SetLoadBalancerHTTPListenerAttribute" => http_listeners::set(self, p).await,
-            "DescribeLoadBalancerHTTPListenerAttribute" => http_listeners::describe(self, p),
+            "CreateLoadBalancerHTTPListener" => http_listeners::create(self, p, Http).await,
+            "SetLoadBalancerHTTPListenerAttribute" => http_listeners::set(self, p, Http).await,
+            "DescribeLoadBalancerHTTPListenerAttribute" => http_listeners::describe(self, p, Http),
+            "CreateLoadBalancerHTTPSListener" => http_listeners::create(self, p, Https).await,
+            "SetLoadBalancerHTTPSListenerAttribute" => http_listeners::set(self, p, Https).await,
+            "DescribeLoadBalancerHTTPSListenerAttribute" => {
+                http_listeners::describe(self, p, Https)
+            }
             "CreateRules" => rules::create(self, p).await,
             "DeleteRules" => rules::delete(self, p).await,
             "SetRule" => rules::set(self, p).await,

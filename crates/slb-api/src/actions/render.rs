@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 use slb_model::params::on_off_str;
-use slb_model::{BackendServer, Listener, LoadBalancer, Protocol, Rule, StickySession};
+use slb_model::{BackendServer, Listener, LoadBalancer, Rule, StickySession};
 
 /// A member of a server group as Alibaba lists it (`Port` only for VServer group members).
 pub fn backend(s: &BackendServer) -> Value {
@@ -158,6 +158,14 @@ pub fn http_listener(l: &Listener) -> Value {
         "ListenerForward": on_off_str(http.forward_port.is_some()),
     });
     put_http_health(&mut v, hc);
+    if let Some(h) = &l.https {
+        v["ServerCertificateId"] = json!(h.server_certificate_id);
+        v["TLSCipherPolicy"] = json!(h.tls_cipher_policy);
+        v["EnableHttp2"] = json!(on_off_str(h.enable_http2));
+        if let Some(ca) = &h.ca_certificate_id {
+            v["CACertificateId"] = json!(ca);
+        }
+    }
     put_sticky(&mut v, &http.sticky_session);
     if let Some(port) = http.forward_port {
         v["ForwardPort"] = json!(port);
@@ -238,7 +246,7 @@ const HTTP_CONFIG_KEYS: &[&str] = &[
 
 /// One entry of DescribeLoadBalancerListeners, with the protocol block nested as Alibaba does.
 pub fn listener_entry(l: &Listener) -> Value {
-    if l.key.protocol == Protocol::Http {
+    if l.key.protocol.is_layer7() {
         return http_listener_entry(l);
     }
     let flat = tcp_listener(l);
@@ -286,7 +294,7 @@ pub fn listener_entry(l: &Listener) -> Value {
 
 fn http_listener_entry(l: &Listener) -> Value {
     let flat = http_listener(l);
-    let config: serde_json::Map<String, Value> = HTTP_CONFIG_KEYS
+    let mut config: serde_json::Map<String, Value> = HTTP_CONFIG_KEYS
         .iter()
         .filter_map(|k| flat.get(*k).map(|v| (k.to_string(), v.clone())))
         .collect();
@@ -299,8 +307,23 @@ fn http_listener_entry(l: &Listener) -> Value {
         "Bandwidth": l.bandwidth,
         "Description": l.description,
         "AclStatus": "off",
-        "HTTPListenerConfig": Value::Object(config),
     });
+    let block = if l.https.is_some() {
+        for k in [
+            "ServerCertificateId",
+            "CACertificateId",
+            "TLSCipherPolicy",
+            "EnableHttp2",
+        ] {
+            if let Some(x) = flat.get(k) {
+                config.insert(k.to_string(), x.clone());
+            }
+        }
+        "HTTPSListenerConfig"
+    } else {
+        "HTTPListenerConfig"
+    };
+    v[block] = Value::Object(config);
     if let Some(port) = l.backend_server_port {
         v["BackendServerPort"] = json!(port);
     }

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use crate::kit::*;
 
 /// An HTTP backend answering every request with its name and the request head it saw.
-async fn echo_backend(name: &str) -> SocketAddr {
+pub(crate) async fn echo_backend(name: &str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let name = name.to_string();
@@ -55,7 +55,7 @@ async fn hanging_backend() -> SocketAddr {
     addr
 }
 
-async fn group(d: &Daemon, lb: &str, backends: &[SocketAddr]) -> String {
+pub(crate) async fn group(d: &Daemon, lb: &str, backends: &[SocketAddr]) -> String {
     let members: Vec<serde_json::Value> = backends
         .iter()
         .map(|b| serde_json::json!({"ServerId": "127.0.0.1", "Type": "ip", "Port": b.port()}))

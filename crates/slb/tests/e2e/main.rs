@@ -8,6 +8,7 @@ mod cli;
 mod durability;
 mod health;
 mod http;
+mod https;
 mod live_changes;
 mod resources;
 mod scheduling;

@@ -1,0 +1,141 @@
+//! HTTPS listeners: an HTTP listener plus the TLS settings Alibaba's HTTPS listener takes
+//! (`ServerCertificateId`, `CACertificateId`, `TLSCipherPolicy`, `EnableHttp2`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::params::{on_off, one_of, optional, required, ParamSource};
+use crate::{Listener, ModelError, Protocol, State};
+
+/// Alibaba's `TLSCipherPolicy` names; the first is the default. How each maps onto what
+/// rustls offers is documented in `slb_tls::config`.
+pub const TLS_CIPHER_POLICIES: &[&str] = &[
+    "tls_cipher_policy_1_0",
+    "tls_cipher_policy_1_1",
+    "tls_cipher_policy_1_2",
+    "tls_cipher_policy_1_2_strict",
+    "tls_cipher_policy_1_2_strict_with_1_3",
+];
+
+/// What an HTTPS listener has beyond an HTTP one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpsSettings {
+    pub server_certificate_id: String,
+    /// Mutual TLS: clients must present a certificate this CA issued.
+    pub ca_certificate_id: Option<String>,
+    pub tls_cipher_policy: String,
+    /// ALPN `h2` offered (Alibaba default on).
+    pub enable_http2: bool,
+}
+
+impl Listener {
+    /// A new stopped HTTPS listener: [`Listener::new_http`]'s defaults plus
+    /// `tls_cipher_policy_1_0` and HTTP/2 on; the certificate comes from the parameters.
+    pub fn new_https(load_balancer_id: impl Into<String>, port: u16) -> Self {
+        let mut l = Listener::new_http(load_balancer_id, port);
+        l.key.protocol = Protocol::Https;
+        l.https = Some(HttpsSettings {
+            server_certificate_id: String::new(),
+            ca_certificate_id: None,
+            tls_cipher_policy: TLS_CIPHER_POLICIES[0].into(),
+            enable_http2: true,
+        });
+        l
+    }
+
+    /// Applies the HTTPS-only parameters (after [`Listener::apply_http_params`]). `create`
+    /// makes `ServerCertificateId` mandatory. An empty `CACertificateId` turns mutual TLS
+    /// off. References are checked against the state by [`State::check_https_refs`].
+    pub fn apply_https_params(
+        &mut self,
+        p: &dyn ParamSource,
+        create: bool,
+    ) -> Result<(), ModelError> {
+        if create {
+            required(p, "ServerCertificateId")?;
+        }
+        let https = self.https.get_or_insert_with(|| HttpsSettings {
+            server_certificate_id: String::new(),
+            ca_certificate_id: None,
+            tls_cipher_policy: TLS_CIPHER_POLICIES[0].into(),
+            enable_http2: true,
+        });
+        if let Some(id) = optional(p, "ServerCertificateId") {
+            https.server_certificate_id = id.to_string();
+        }
+        if let Some(id) = p.get("CACertificateId") {
+            https.ca_certificate_id = (!id.is_empty()).then(|| id.to_string());
+        }
+        if let Some(v) = one_of(p, "TLSCipherPolicy", TLS_CIPHER_POLICIES)? {
+            https.tls_cipher_policy = v.into();
+        }
+        if let Some(v) = on_off(p, "EnableHttp2")? {
+            https.enable_http2 = v;
+        }
+        Ok(())
+    }
+}
+
+impl State {
+    /// An HTTPS listener's certificates must exist.
+    pub fn check_https_refs(&self, l: &Listener) -> Result<(), ModelError> {
+        let Some(h) = &l.https else {
+            return Ok(());
+        };
+        self.server_certificate(&h.server_certificate_id)?;
+        if let Some(ca) = &h.ca_certificate_id {
+            self.ca_certificate(ca)?;
+        }
+        Ok(())
+    }
+
+    /// Whether any HTTPS listener uses certificate `id` (server or CA).
+    pub fn certificate_in_use(&self, id: &str) -> bool {
+        self.listeners.values().any(|l| {
+            l.https.as_ref().is_some_and(|h| {
+                h.server_certificate_id == id || h.ca_certificate_id.as_deref() == Some(id)
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn p(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn https_parameters() {
+        let mut l = Listener::new_https("lb-1", 443);
+        assert_eq!(l.key.protocol, Protocol::Https);
+        assert_eq!(
+            l.apply_https_params(&p(&[]), true).unwrap_err().code,
+            "MissingParameter"
+        );
+        l.apply_https_params(
+            &p(&[
+                ("ServerCertificateId", "cert-1"),
+                ("CACertificateId", "cacert-1"),
+                ("TLSCipherPolicy", "tls_cipher_policy_1_2_strict"),
+                ("EnableHttp2", "off"),
+            ]),
+            true,
+        )
+        .unwrap();
+        let h = l.https.clone().unwrap();
+        assert_eq!(h.ca_certificate_id.as_deref(), Some("cacert-1"));
+        assert!(!h.enable_http2);
+        assert!(l
+            .apply_https_params(&p(&[("TLSCipherPolicy", "tls_1_3")]), false)
+            .is_err());
+        l.apply_https_params(&p(&[("CACertificateId", "")]), false)
+            .unwrap();
+        assert!(l.https.unwrap().ca_certificate_id.is_none());
+    }
+}
