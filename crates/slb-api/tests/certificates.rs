@@ -6,6 +6,11 @@ mod common;
 use common::{env, s};
 use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256};
 
+/// Borrowed parameter pairs.
+fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 /// A self-signed ECDSA P-256 certificate for `names`, valid from `from` to `to` (years),
 /// as (certificate PEM, key PEM).
 fn cert(names: &[&str], from: i32, to: i32) -> (String, String) {
@@ -157,5 +162,120 @@ async fn ca_certificates_lifecycle() {
         e.code("DescribeCACertificates", &[("CACertificateId", &id)])
             .await,
         "CACertificateId.NotFound"
+    );
+}
+
+#[tokio::test]
+async fn https_listener_and_domain_extensions() {
+    let e = env();
+    let lb = s(&e.ok("CreateLoadBalancer", &[]).await["LoadBalancerId"]);
+    let (c, k) = cert(&["www.example.com"], 2020, 2040);
+    let (wc, wk) = cert(&["*.example.com"], 2020, 2040);
+    let cert_id = s(&e
+        .ok(
+            "UploadServerCertificate",
+            &[("ServerCertificate", &c), ("PrivateKey", &k)],
+        )
+        .await["ServerCertificateId"]);
+    let wild_id = s(&e
+        .ok(
+            "UploadServerCertificate",
+            &[("ServerCertificate", &wc), ("PrivateKey", &wk)],
+        )
+        .await["ServerCertificateId"]);
+    let listener = [
+        ("LoadBalancerId", lb.as_str()),
+        ("ListenerPort", "443"),
+        ("BackendServerPort", "80"),
+        ("HealthCheck", "off"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut v: Vec<(&str, &str)> = listener.to_vec();
+        v.extend_from_slice(extra);
+        v
+    };
+    assert_eq!(
+        e.code(
+            "CreateLoadBalancerHTTPSListener",
+            &with(&[("ServerCertificateId", "cert-missing")])
+        )
+        .await,
+        "ServerCertificateId.NotFound"
+    );
+    let mut p = with(&[("TLSCipherPolicy", "tls_cipher_policy_1_2")]);
+    p.push(("ServerCertificateId", &cert_id));
+    e.ok("CreateLoadBalancerHTTPSListener", &p).await;
+    let attr = e
+        .ok(
+            "DescribeLoadBalancerHTTPSListenerAttribute",
+            &[("LoadBalancerId", &lb), ("ListenerPort", "443")],
+        )
+        .await;
+    assert_eq!(attr["ServerCertificateId"], cert_id.as_str());
+    assert_eq!(attr["TLSCipherPolicy"], "tls_cipher_policy_1_2");
+    let listed = e
+        .ok("DescribeLoadBalancerListeners", &[("LoadBalancerId", &lb)])
+        .await;
+    assert_eq!(
+        listed["Listeners"][0]["HTTPSListenerConfig"]["ServerCertificateId"],
+        cert_id.as_str()
+    );
+
+    let ext = |domain: &'static str, cert: String| {
+        vec![
+            ("LoadBalancerId".to_string(), lb.clone()),
+            ("ListenerPort".to_string(), "443".to_string()),
+            ("Domain".to_string(), domain.to_string()),
+            ("ServerCertificateId".to_string(), cert),
+        ]
+    };
+    let wild = ext("*.example.com", wild_id.clone());
+    let created = e.ok("CreateDomainExtension", &pairs(&wild)).await;
+    let de = s(&created["DomainExtensionId"]);
+    assert_eq!(
+        e.code("CreateDomainExtension", &pairs(&wild)).await,
+        "DomainExtensionExist"
+    );
+    let bad = ext("bad domain", wild_id.clone());
+    assert_eq!(
+        e.code("CreateDomainExtension", &pairs(&bad)).await,
+        "InvalidParameter"
+    );
+    assert_eq!(
+        e.code(
+            "DeleteServerCertificate",
+            &[("ServerCertificateId", &wild_id)]
+        )
+        .await,
+        "ResourceInUse.Certificate"
+    );
+    e.ok(
+        "SetDomainExtensionAttribute",
+        &[
+            ("DomainExtensionId", &de),
+            ("ServerCertificateId", &cert_id),
+        ],
+    )
+    .await;
+    let listed = e
+        .ok(
+            "DescribeDomainExtensions",
+            &[("LoadBalancerId", &lb), ("ListenerPort", "443")],
+        )
+        .await;
+    let one = &listed["DomainExtensions"]["DomainExtension"][0];
+    assert_eq!(one["Domain"], "*.example.com");
+    assert_eq!(one["ServerCertificateId"], cert_id.as_str());
+    e.ok(
+        "DeleteServerCertificate",
+        &[("ServerCertificateId", &wild_id)],
+    )
+    .await;
+    e.ok("DeleteDomainExtension", &[("DomainExtensionId", &de)])
+        .await;
+    assert_eq!(
+        e.code("DeleteDomainExtension", &[("DomainExtensionId", &de)])
+            .await,
+        "InvalidParameter.DomainExtensionId"
     );
 }

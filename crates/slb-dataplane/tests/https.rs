@@ -37,6 +37,7 @@ fn tls(
         client_ca_pem: None,
         policy: policy.into(),
         http2: h2,
+        sni: Vec::new(),
     }
 }
 
@@ -308,6 +309,51 @@ async fn rotation_applies_to_new_handshakes_and_keeps_established_connections() 
     assert!(
         out.contains("x-seen-uri: /still"),
         "established connection kept: {out}"
+    );
+    dp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sni_picks_exact_then_wildcard_then_the_listener_certificate() {
+    let b = HttpBackend::start("b").await;
+    let default = self_signed("default.test");
+    let exact = self_signed("www.example.com");
+    let wild = self_signed("api.example.com");
+    let mut settings = tls(&default, "tls_cipher_policy_1_2_strict_with_1_3", false);
+    settings.sni = vec![
+        slb_tls::SniCertificate {
+            domain: "www.example.com".into(),
+            chain_pem: exact.0.clone(),
+            key_pem: exact.1.clone(),
+        },
+        slb_tls::SniCertificate {
+            domain: "*.example.com".into(),
+            chain_pem: wild.0.clone(),
+            key_pem: wild.1.clone(),
+        },
+    ];
+    let dp = DataPlane::new();
+    let addr = start(&dp, https_spec(126, &b, settings)).await;
+    // Each client trusts only the certificate it should get, so a handshake proves the pick.
+    let cases: [(
+        &str,
+        &(String, String, rustls::pki_types::CertificateDer<'static>),
+    ); 3] = [
+        ("www.example.com", &exact),
+        ("api.example.com", &wild),
+        ("default.test", &default),
+    ];
+    for (sni, cert) in cases {
+        let c = client(&cert.2, &[], BOTH, None);
+        let mut s = connect(&c, addr, sni)
+            .await
+            .unwrap_or_else(|e| panic!("{sni}: {e}"));
+        assert!(get(&mut s, "/").await.unwrap().starts_with("HTTP/1.1 200"));
+    }
+    let c = client(&default.2, &[], BOTH, None);
+    assert!(
+        connect(&c, addr, "www.example.com").await.is_err(),
+        "the exact name does not get the default"
     );
     dp.shutdown().await;
 }

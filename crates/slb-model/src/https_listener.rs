@@ -88,13 +88,16 @@ impl State {
         Ok(())
     }
 
-    /// Whether any HTTPS listener uses certificate `id` (server or CA).
+    /// Whether any HTTPS listener or domain extension uses certificate `id` (server or CA).
     pub fn certificate_in_use(&self, id: &str) -> bool {
-        self.listeners.values().any(|l| {
-            l.https.as_ref().is_some_and(|h| {
-                h.server_certificate_id == id || h.ca_certificate_id.as_deref() == Some(id)
+        self.domain_extensions
+            .values()
+            .any(|d| d.server_certificate_id == id)
+            || self.listeners.values().any(|l| {
+                l.https.as_ref().is_some_and(|h| {
+                    h.server_certificate_id == id || h.ca_certificate_id.as_deref() == Some(id)
+                })
             })
-        })
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod certificate;
+pub mod domain_extension;
 pub mod error;
 pub mod health_check;
 pub mod http_listener;
@@ -21,6 +22,7 @@ pub mod vserver_group;
 
 pub use backend::{BackendServer, ServerType};
 pub use certificate::{CaCertificate, CertSummary, ServerCertificate};
+pub use domain_extension::DomainExtension;
 pub use error::ModelError;
 pub use health_check::HealthCheck;
 pub use http_listener::{HttpSettings, StickySession};

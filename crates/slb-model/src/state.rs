@@ -33,6 +33,9 @@ pub struct State {
     /// CA certificates for mutual TLS, by id.
     #[serde(default)]
     pub ca_certificates: BTreeMap<String, crate::CaCertificate>,
+    /// SNI certificates of HTTPS listeners, by id.
+    #[serde(default)]
+    pub domain_extensions: BTreeMap<String, crate::DomainExtension>,
 }
 
 impl State {
@@ -114,6 +117,8 @@ impl State {
         self.load_balancers.remove(id);
         self.listeners.retain(|k, _| k.load_balancer_id != id);
         self.rules.retain(|_, r| r.load_balancer_id != id);
+        self.domain_extensions
+            .retain(|_, d| d.listener.load_balancer_id != id);
         self.vserver_groups.retain(|_, g| g.load_balancer_id != id);
         Ok(())
     }
@@ -223,6 +228,7 @@ impl State {
         let key = self.find_listener(lb, port, protocol)?.key.clone();
         self.listeners.remove(&key);
         self.rules.retain(|_, r| r.listener_key() != key);
+        self.domain_extensions.retain(|_, d| d.listener != key);
         Ok(())
     }
 

@@ -13,6 +13,7 @@ const GROUP: &str = "vsg/";
 const RULE: &str = "rule/";
 const CERT: &str = "cert/";
 const CA_CERT: &str = "cacert/";
+const DOMAIN_EXT: &str = "domainext/";
 
 /// Every resource of `state` as (key, JSON bytes).
 pub fn encode(state: &State) -> BTreeMap<String, Vec<u8>> {
@@ -34,6 +35,9 @@ pub fn encode(state: &State) -> BTreeMap<String, Vec<u8>> {
     }
     for (id, c) in &state.ca_certificates {
         out.insert(format!("{CA_CERT}{id}"), to_json(c));
+    }
+    for (id, d) in &state.domain_extensions {
+        out.insert(format!("{DOMAIN_EXT}{id}"), to_json(d));
     }
     out
 }
@@ -57,6 +61,9 @@ pub fn decode<'a>(rows: impl IntoIterator<Item = (String, &'a [u8])>) -> Result<
         } else if key.starts_with(CERT) {
             let c: slb_model::ServerCertificate = from_json(&key, bytes)?;
             state.server_certificates.insert(c.id.clone(), c);
+        } else if key.starts_with(DOMAIN_EXT) {
+            let d: slb_model::DomainExtension = from_json(&key, bytes)?;
+            state.domain_extensions.insert(d.id.clone(), d);
         } else if key.starts_with(CA_CERT) {
             let c: slb_model::CaCertificate = from_json(&key, bytes)?;
             state.ca_certificates.insert(c.id.clone(), c);

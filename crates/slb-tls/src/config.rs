@@ -12,12 +12,16 @@
 //! | `tls_cipher_policy_1_2_strict` | TLS 1.2, ECDHE + AEAD | TLS 1.2, ECDHE + AEAD (all rustls 1.2 suites are) |
 //! | `tls_cipher_policy_1_2_strict_with_1_3` | TLS 1.2 strict and 1.3 | TLS 1.2 and 1.3 |
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rustls::crypto::ring::default_provider;
+use rustls::crypto::ring::sign::any_supported_type;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 
 /// Alibaba's TLS policy names, the default first.
@@ -41,6 +45,17 @@ pub struct TlsSettings {
     pub policy: String,
     /// Offer `h2` by ALPN (besides `http/1.1`).
     pub http2: bool,
+    /// Certificates chosen by the client's SNI name (domain extensions).
+    pub sni: Vec<SniCertificate>,
+}
+
+/// A certificate served to clients that ask for `domain` (exact, or `*.` wildcard matching
+/// one or more labels).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SniCertificate {
+    pub domain: String,
+    pub chain_pem: String,
+    pub key_pem: String,
 }
 
 /// Why a configuration could not be built.
@@ -73,14 +88,63 @@ pub fn policy_versions(
     }
 }
 
+/// A certificate with its signing key, ready for handshakes.
+fn certified(chain_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, ConfigError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| ConfigError::Pem(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| ConfigError::Pem(e.to_string()))?;
+    let signing = any_supported_type(&key)?;
+    Ok(Arc::new(CertifiedKey::new(chain, signing)))
+}
+
+/// Picks the certificate by SNI: an exact name, then the longest wildcard suffix, then the
+/// listener's own.
+#[derive(Debug)]
+struct SniResolver {
+    default: Arc<CertifiedKey>,
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    /// `.example.com` suffixes, longest first.
+    wildcard: Vec<(String, Arc<CertifiedKey>)>,
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let Some(name) = hello.server_name().map(str::to_ascii_lowercase) else {
+            return Some(self.default.clone());
+        };
+        if let Some(c) = self.exact.get(&name) {
+            return Some(c.clone());
+        }
+        self.wildcard
+            .iter()
+            .find(|(suffix, _)| name.len() > suffix.len() && name.ends_with(suffix.as_str()))
+            .map(|(_, c)| c.clone())
+            .or_else(|| Some(self.default.clone()))
+    }
+}
+
 /// Builds the server configuration for `s`.
 pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, ConfigError> {
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(s.chain_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|e| ConfigError::Pem(e.to_string()))?;
-    let key = PrivateKeyDer::from_pem_slice(s.key_pem.as_bytes())
-        .map_err(|e| ConfigError::Pem(e.to_string()))?;
+    let mut resolver = SniResolver {
+        default: certified(&s.chain_pem, &s.key_pem)?,
+        exact: HashMap::new(),
+        wildcard: Vec::new(),
+    };
+    for ext in &s.sni {
+        let c = certified(&ext.chain_pem, &ext.key_pem)?;
+        let d = ext.domain.to_ascii_lowercase();
+        match d.strip_prefix('*') {
+            Some(suffix) if suffix.starts_with('.') => resolver.wildcard.push((suffix.into(), c)),
+            _ => {
+                resolver.exact.insert(d, c);
+            }
+        }
+    }
+    resolver
+        .wildcard
+        .sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
     let provider = Arc::new(default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(policy_versions(&s.policy)?)?;
@@ -100,7 +164,7 @@ pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, ConfigError> 
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut config = builder.with_single_cert(chain, key)?;
+    let mut config = builder.with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = if s.http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
@@ -120,6 +184,7 @@ mod tests {
             client_ca_pem: None,
             policy: policy.into(),
             http2: true,
+            sni: Vec::new(),
         }
     }
 

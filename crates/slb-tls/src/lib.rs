@@ -4,5 +4,5 @@
 pub mod config;
 pub mod inspect;
 
-pub use config::{server_config, ConfigError, TlsSettings, TLS_POLICIES};
+pub use config::{server_config, ConfigError, SniCertificate, TlsSettings, TLS_POLICIES};
 pub use inspect::{inspect_ca, inspect_server, CertError, CertInfo};

@@ -14,7 +14,7 @@ use slb_dataplane::spec::{
 use slb_model::{
     rule_order, Listener, ListenerStatus, LoadBalancerStatus, Protocol, State, StickySession,
 };
-use slb_tls::TlsSettings;
+use slb_tls::{SniCertificate, TlsSettings};
 
 /// Running listeners of `protocol` on active instances, with their instance address.
 fn serving(state: &State, protocol: Protocol) -> impl Iterator<Item = (&Listener, IpAddr)> {
@@ -154,6 +154,17 @@ fn tls_settings(state: &State, l: &Listener) -> Option<Option<TlsSettings>> {
         client_ca_pem,
         policy: h.tls_cipher_policy.clone(),
         http2: h.enable_http2,
+        sni: state
+            .domain_extensions_of(&l.key)
+            .filter_map(|d| {
+                let c = state.server_certificates.get(&d.server_certificate_id)?;
+                Some(SniCertificate {
+                    domain: d.domain.clone(),
+                    chain_pem: c.chain_pem.clone(),
+                    key_pem: c.private_key_pem.clone(),
+                })
+            })
+            .collect(),
     }))
 }
 

@@ -6,6 +6,7 @@
 
 mod backends;
 mod certificates;
+mod domain_extensions;
 mod health;
 mod http_listeners;
 mod listeners;
@@ -87,6 +88,10 @@ pub const ACTIONS: &[&str] = &[
     "DeleteCACertificate",
     "DescribeCACertificates",
     "SetCACertificateName",
+    "CreateDomainExtension",
+    "DeleteDomainExtension",
+    "DescribeDomainExtensions",
+    "SetDomainExtensionAttribute",
 ];
 
 /// Runs actions against a store. Shared by every request.
@@ -163,6 +168,10 @@ impl Actions {
             "DeleteCACertificate" => certificates::delete_ca(self, p).await,
             "DescribeCACertificates" => certificates::describe_ca(self, p),
             "SetCACertificateName" => certificates::set_ca_name(self, p).await,
+            "CreateDomainExtension" => domain_extensions::create(self, p).await,
+            "DeleteDomainExtension" => domain_extensions::delete(self, p).await,
+            "DescribeDomainExtensions" => domain_extensions::describe(self, p),
+            "SetDomainExtensionAttribute" => domain_extensions::set(self, p).await,
             "DescribeLoadBalancerListeners" => listeners::describe_all(self, p),
             "StartLoadBalancerListener" => listeners::start(self, p).await,
             "StopLoadBalancerListener" => listeners::stop(self, p).await,
