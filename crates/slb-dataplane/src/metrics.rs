@@ -42,6 +42,12 @@ pub const HTTP_DURATION_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
 ];
 
+/// Counter: TLS handshakes completed by an HTTPS listener.
+pub const TLS_HANDSHAKES_TOTAL: &str = "slb_tls_handshakes_total";
+/// Counter: TLS handshakes that failed (refused client certificate, no common version or
+/// cipher, garbage) or timed out, per HTTPS listener.
+pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "slb_tls_handshake_failures_total";
+
 /// Status classes of [`HTTP_REQUESTS_TOTAL`], in label order.
 pub const HTTP_STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -58,6 +64,10 @@ pub struct HttpMetrics {
     pub duration_buckets: [AtomicU64; 13],
     /// Sum of observed durations in microseconds.
     pub duration_sum_micros: AtomicU64,
+    /// See [`TLS_HANDSHAKES_TOTAL`].
+    pub tls_handshakes: AtomicU64,
+    /// See [`TLS_HANDSHAKE_FAILURES_TOTAL`].
+    pub tls_handshake_failures: AtomicU64,
 }
 
 impl HttpMetrics {
@@ -125,6 +135,25 @@ pub(crate) fn render_http(out: &mut String, listeners: &[(&ListenerKey, &HttpMet
         let sum = m.duration_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "{name}_sum{{{l}}} {sum}");
         let _ = writeln!(out, "{name}_count{{{l}}} {cumulative}");
+    }
+    for (name, help, pick) in [
+        (
+            TLS_HANDSHAKES_TOTAL,
+            "TLS handshakes completed (HTTPS listeners).",
+            (|m: &HttpMetrics| &m.tls_handshakes) as fn(&HttpMetrics) -> &AtomicU64,
+        ),
+        (
+            TLS_HANDSHAKE_FAILURES_TOTAL,
+            "TLS handshakes failed or timed out (HTTPS listeners).",
+            |m: &HttpMetrics| &m.tls_handshake_failures,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (k, m) in listeners.iter().filter(|(k, _)| k.protocol == "https") {
+            let v = pick(m).load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{{}}} {v}", labels(k));
+        }
     }
     let _ = writeln!(out, "# HELP {HTTP_UPSTREAM_TIMEOUTS_TOTAL} Requests answered 504: no response head within the request timeout.");
     let _ = writeln!(out, "# TYPE {HTTP_UPSTREAM_TIMEOUTS_TOTAL} counter");

@@ -357,3 +357,51 @@ async fn sni_picks_exact_then_wildcard_then_the_listener_certificate() {
     );
     dp.shutdown().await;
 }
+
+#[derive(Default)]
+struct Collect(std::sync::Mutex<Vec<slb_dataplane::AccessLogEntry>>);
+
+impl slb_dataplane::AccessLog for Collect {
+    fn log(&self, entry: &slb_dataplane::AccessLogEntry) {
+        self.0.lock().unwrap().push(entry.clone());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_counted_and_tls_details_logged() {
+    let b = HttpBackend::start("b").await;
+    let cert = self_signed("a.test");
+    let log = Arc::new(Collect::default());
+    let dp = DataPlane::new().with_access_log(log.clone());
+    let addr = start(
+        &dp,
+        https_spec(127, &b, tls(&cert, "tls_cipher_policy_1_2", false)),
+    )
+    .await;
+    let ok = client(&cert.2, &[], BOTH, None);
+    let mut s = connect(&ok, addr, "a.test").await.unwrap();
+    assert!(get(&mut s, "/").await.unwrap().starts_with("HTTP/1.1 200"));
+    let tls13_only = client(&cert.2, &[], &[&rustls::version::TLS13], None);
+    assert!(connect(&tls13_only, addr, "a.test").await.is_err());
+
+    let deadline = std::time::Instant::now() + STEP;
+    let (mut entries, mut m) = (Vec::new(), String::new());
+    while std::time::Instant::now() < deadline {
+        entries = log.0.lock().unwrap().clone();
+        m.clear();
+        dp.render_metrics(&mut m);
+        if !entries.is_empty() && m.contains("slb_tls_handshake_failures_total{load_balancer_id=\"lb-http\",port=\"127\",protocol=\"https\"} 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(entries[0].ssl_protocol, "TLSv1.2");
+    assert!(
+        entries[0].ssl_cipher.starts_with("TLS_ECDHE_"),
+        "{}",
+        entries[0].ssl_cipher
+    );
+    assert!(m.contains("slb_tls_handshakes_total{load_balancer_id=\"lb-http\",port=\"127\",protocol=\"https\"} 1"), "{m}");
+    assert!(m.contains("slb_tls_handshake_failures_total{load_balancer_id=\"lb-http\",port=\"127\",protocol=\"https\"} 1"), "{m}");
+    dp.shutdown().await;
+}

@@ -38,6 +38,10 @@ pub struct AccessLogEntry {
     pub http_x_forwarded_for: String,
     /// Listener (frontend) port.
     pub slb_vport: u16,
+    /// HTTPS: the negotiated TLS version (`TLSv1.3`), else empty.
+    pub ssl_protocol: String,
+    /// HTTPS: the negotiated cipher suite (IANA name), else empty.
+    pub ssl_cipher: String,
 }
 
 impl AccessLogEntry {
@@ -64,6 +68,8 @@ impl AccessLogEntry {
             ("upstream_status", &self.upstream_status),
             ("http_user_agent", &self.http_user_agent),
             ("http_x_forwarded_for", &self.http_x_forwarded_for),
+            ("ssl_protocol", &self.ssl_protocol),
+            ("ssl_cipher", &self.ssl_cipher),
         ];
         for (name, value) in strings {
             out.push('"');
@@ -215,6 +221,8 @@ mod tests {
             http_user_agent: "ua \"quoted\" \\ \u{1}".into(),
             http_x_forwarded_for: String::new(),
             slb_vport: 80,
+            ssl_protocol: String::new(),
+            ssl_cipher: String::new(),
         };
         let log = JsonLinesAccessLog::new(Vec::new());
         log.log(&e);

@@ -28,6 +28,8 @@ pub(crate) struct ConnCtx {
     pub shared: Arc<HttpShared>,
     /// The client connection is TLS.
     pub https: bool,
+    /// TLS version and cipher suite for the access log (empty without TLS).
+    pub ssl: (String, String),
     pub peer: SocketAddr,
     pub local: SocketAddr,
 }
@@ -71,6 +73,8 @@ pub(crate) async fn handle(
         http_user_agent: header_str(req.headers(), USER_AGENT.as_str()),
         http_x_forwarded_for: header_str(req.headers(), X_FORWARDED_FOR),
         slb_vport: shared.key.port,
+        ssl_protocol: ctx.ssl.0.clone(),
+        ssl_cipher: ctx.ssl.1.clone(),
     };
     let (resp, guard) = proxy(&ctx, &snap, req, &host, &mut entry).await;
     shared.http.count_status(resp.status());

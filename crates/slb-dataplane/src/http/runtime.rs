@@ -317,16 +317,26 @@ async fn serve_connection(
     let tls = match tokio::time::timeout(idle, handshake).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
+            shared
+                .http
+                .tls_handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
             tracing::debug!(listener = %shared.key, %peer, error = %e, "TLS handshake failed");
             return;
         }
         Err(_) => {
+            shared
+                .http
+                .tls_handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
             tracing::debug!(listener = %shared.key, %peer, "TLS handshake timed out");
             return;
         }
     };
+    shared.http.tls_handshakes.fetch_add(1, Ordering::Relaxed);
     if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
         let _ = tls.get_ref().0.set_nodelay(true);
+        let ssl = super::h1::ssl_info(tls.get_ref().1);
         return super::h1::serve_h2(
             tls,
             bytes::Bytes::new(),
@@ -334,7 +344,7 @@ async fn serve_connection(
             peer,
             local,
             idle,
-            true,
+            ssl,
         )
         .await;
     }

@@ -152,6 +152,32 @@ impl Client {
     pub(crate) fn is_tls(&self) -> bool {
         matches!(self, Self::Tls(_))
     }
+
+    /// The negotiated TLS version and cipher suite (access log `ssl_protocol`, `ssl_cipher`);
+    /// empty for plain connections.
+    pub(crate) fn ssl_info(&self) -> (String, String) {
+        match self {
+            Self::Plain(_) => Default::default(),
+            Self::Tls(t) => ssl_info(t.get_ref().1),
+        }
+    }
+}
+
+/// `TLSv1.3` and the cipher suite's IANA name of a server connection.
+pub(crate) fn ssl_info(conn: &tokio_rustls::rustls::ServerConnection) -> (String, String) {
+    use tokio_rustls::rustls::ProtocolVersion;
+    let protocol = match conn.protocol_version() {
+        Some(ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+        Some(ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+        Some(v) => format!("{v:?}"),
+        None => String::new(),
+    };
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .and_then(|s| s.suite().as_str())
+        .unwrap_or("")
+        .to_owned();
+    (protocol, cipher)
 }
 
 impl AsyncRead for Client {

@@ -50,6 +50,9 @@ pub(crate) async fn serve(
     idle: Duration,
 ) {
     let mut c = Conn::new(shared, peer, local);
+    if c.shared.access_log.is_some() {
+        c.ssl = stream.ssl_info();
+    }
     let mut first = true;
     let mut first_exchange = true;
     loop {
@@ -59,8 +62,8 @@ pub(crate) async fn serve(
             HeadRead::H2 => {
                 let prefix = c.buf.split().freeze();
                 let _ = stream.set_nodelay(true);
-                let https = stream.is_tls();
-                return super::h2c::serve(stream, prefix, c.shared, peer, local, idle, https).await;
+                let ssl = stream.ssl_info();
+                return super::h2c::serve(stream, prefix, c.shared, peer, local, idle, ssl).await;
             }
             HeadRead::Refused(e) => {
                 tracing::debug!(listener = %c.shared.key, %peer, error = ?e, "request refused");

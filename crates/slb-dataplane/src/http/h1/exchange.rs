@@ -39,6 +39,8 @@ pub(crate) struct Conn {
     up_head: Vec<u8>,
     /// Scratch for the client response head.
     resp_head: Vec<u8>,
+    /// HTTPS: TLS version and cipher for the access log.
+    pub ssl: (String, String),
 }
 
 impl Conn {
@@ -51,6 +53,7 @@ impl Conn {
             rbuf: BytesMut::new(),
             up_head: Vec::with_capacity(1024),
             resp_head: Vec::with_capacity(1024),
+            ssl: Default::default(),
         }
     }
 }
@@ -128,6 +131,8 @@ fn finish(c: &Conn, head: &RequestHead, start: Instant, time: Option<String>, re
         http_user_agent: head.fields.first_str("user-agent").to_owned(),
         http_x_forwarded_for: head.fields.first_str(X_FORWARDED_FOR).to_owned(),
         slb_vport: shared.key.port,
+        ssl_protocol: c.ssl.0.clone(),
+        ssl_cipher: c.ssl.1.clone(),
     });
 }
 

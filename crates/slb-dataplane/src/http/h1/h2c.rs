@@ -1,4 +1,5 @@
-//! HTTP/2 (h2c with prior knowledge, or h2 negotiated by ALPN over TLS): the connection,
+//! HTTP/2 (h2c with prior knowledge, or h2 negotiated by ALPN over TLS, `ssl` then naming
+//! the TLS version and cipher): the connection,
 //! with any bytes the engine already read put back, goes to hyper's HTTP/2 server and the
 //! shared request handler (`proxy.rs`).
 //!
@@ -33,7 +34,7 @@ pub(crate) async fn serve<T>(
     peer: SocketAddr,
     local: SocketAddr,
     idle: Duration,
-    https: bool,
+    ssl: (String, String),
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -46,7 +47,8 @@ pub(crate) async fn serve<T>(
     };
     let ctx = Arc::new(ConnCtx {
         shared: shared.clone(),
-        https,
+        https: !ssl.0.is_empty(),
+        ssl,
         peer,
         local,
     });

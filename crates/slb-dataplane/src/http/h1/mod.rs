@@ -21,7 +21,7 @@ mod pool;
 mod rewind;
 mod write;
 
-pub(crate) use client::{Client, ClientStream};
+pub(crate) use client::{ssl_info, Client, ClientStream};
 pub(crate) use conn::serve;
 pub(crate) use h2c::serve as serve_h2;
 pub(crate) use pool::Pool;
