@@ -41,11 +41,13 @@ BUILD=${BUILD:-1}                       # 0 = do not run cargo build, use target
 HTTP=${HTTP:-0}                         # 1 = also run HTTP_SECTIONS through a second listener
 HTTP_MODE=${HTTP_MODE:-l7}              # l7 = an HTTP listener (terminates HTTP, pools backends); l4 = a TCP listener
 HTTP_SECTIONS=${HTTP_SECTIONS:-"ka close"}
+TLS=${TLS:-0}                           # 1 (with HTTP=1) = also the harness's tls section through an HTTPS listener
 EXTRA_NAME=${EXTRA_NAME:-openslb}
 PORT_BASE=${PORT_BASE:-27000}           # must match the harness's PORT_BASE (passed through)
 SLB_TCP_PORT=${SLB_TCP_PORT:-$((PORT_BASE + 215))}
 SLB_HTTP_PORT=${SLB_HTTP_PORT:-$((PORT_BASE + 95))}
 SLB_API_PORT=${SLB_API_PORT:-$((PORT_BASE + 298))}
+SLB_TLS_PORT=${SLB_TLS_PORT:-$((PORT_BASE + 445))}
 SLB_HEALTH_CHECK=${SLB_HEALTH_CHECK:-off}  # on = TCP health checks every 2 s (they also probe iperf3 -s)
 SLB_ACCESS_LOG=${SLB_ACCESS_LOG:-off}      # like the peers' configs (access_log off); a path or stdout to measure its cost
 SLB_LOG=${SLB_LOG:-warn}                # RUST_LOG of the measured node
@@ -158,7 +160,8 @@ for b in nginx haproxy wrk iperf3 jq taskset ss timeout curl; do command -v "$b"
 [[ -z $missing ]] || die "missing:$missing. Install: apt-get install -y nginx libnginx-mod-stream haproxy wrk iperf3 jq curl"
 
 port_busy() { ss -Htln "sport = :$1" | grep -q .; }
-for p in "$SLB_API_PORT" "$SLB_TCP_PORT" $([[ $HTTP == 1 ]] && echo "$SLB_HTTP_PORT"); do
+[[ $TLS == 1 && $HTTP != 1 ]] && die "TLS=1 needs HTTP=1 (the HTTPS listener uses the HTTP backends' group)"
+for p in "$SLB_API_PORT" "$SLB_TCP_PORT" $([[ $HTTP == 1 ]] && echo "$SLB_HTTP_PORT") $([[ $TLS == 1 ]] && echo "$SLB_TLS_PORT"); do
     port_busy "$p" && die "127.0.0.1:$p is already in use by another process (ss -tlnp); pick another PORT_BASE or SLB_*_PORT"
 done
 
@@ -250,6 +253,25 @@ if [[ $HTTP == 1 ]]; then
             --VServerGroupId "$GROUP" --Bandwidth -1 --Scheduler rr "${HC[@]}" >/dev/null
     fi
     call StartLoadBalancerListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_HTTP_PORT" >/dev/null
+    if [[ $TLS == 1 ]]; then
+        # The harness's certificate (ECDSA P-256), made here the way peers.sh makes it when
+        # this is the first run, so that every proxy serves the same one.
+        if [[ ! -s $RUN_DIR/cert.pem ]]; then
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+                -keyout "$RUN_DIR/key.pem" -out "$RUN_DIR/cert.pem" -days 3650 -subj /CN=localhost \
+                >/dev/null 2>&1 || die "openssl cert generation failed"
+            cat "$RUN_DIR/cert.pem" "$RUN_DIR/key.pem" >"$RUN_DIR/combined.pem"
+        fi
+        CERT=$(call UploadServerCertificate --RegionId local --ServerCertificate "$(cat "$RUN_DIR/cert.pem")" \
+            --PrivateKey "$(cat "$RUN_DIR/key.pem")" --ServerCertificateName bench | jq -r '.ServerCertificateId // empty')
+        [[ -n $CERT ]] || die "UploadServerCertificate returned no ServerCertificateId (see $OUT/prepare.log)"
+        # TLS 1.3 like the peers' listeners; HTTP/2 stays on (wrk speaks HTTP/1.1 and offers no ALPN).
+        call CreateLoadBalancerHTTPSListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_TLS_PORT" \
+            --VServerGroupId "$GROUP" --Bandwidth -1 --Scheduler rr --StickySession off --Gzip off \
+            --HealthCheck "$SLB_HEALTH_CHECK" --ServerCertificateId "$CERT" \
+            --TLSCipherPolicy tls_cipher_policy_1_2_strict_with_1_3 >/dev/null
+        call StartLoadBalancerListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_TLS_PORT" >/dev/null
+    fi
 fi
 # a record of what was measured (not needed for the run, so failures here are not fatal)
 ( call DescribeLoadBalancerAttribute --RegionId local --LoadBalancerId "$LB"
@@ -266,7 +288,7 @@ for p in "$SLB_API_PORT" "$SLB_TCP_PORT"; do
 done
 
 # ---------------------------------------------------------------- the measured run
-SECTIONS=${SECTIONS:-tcp$([[ $HTTP == 1 ]] && echo " $HTTP_SECTIONS")}
+SECTIONS=${SECTIONS:-tcp$([[ $HTTP == 1 ]] && echo " $HTTP_SECTIONS")$([[ $TLS == 1 ]] && echo " tls")}
 RUNS=${RUNS:-1}; QUIET_WAIT=${QUIET_WAIT:-150}; RETRIES=${RETRIES:-2}; DUR=${DUR:-10}
 ntests=0; for s in $SECTIONS; do ntests=$((ntests + 4)); done
 TIMEOUT=${TIMEOUT:-$(( (QUIET_WAIT + DUR + 15) * (RETRIES + 1) * ntests * RUNS + 120 ))}
@@ -277,6 +299,9 @@ env_vars=(EXTRA_NAME="$EXTRA_NAME" EXTRA_CMD="$EXTRA_CMD" EXTRA_TCP_PORT="$SLB_T
           SECTIONS="$SECTIONS" RUNS="$RUNS" QUIET_WAIT="$QUIET_WAIT" RETRIES="$RETRIES" DUR="$DUR"
           PORT_BASE="$PORT_BASE" RUN_DIR="$RUN_DIR" RESULTS_DIR="$OUT")
 [[ $HTTP == 1 ]] && env_vars+=(EXTRA_HTTP_PORT="$SLB_HTTP_PORT")
+# No EXTRA_TLSFULL_PORT: an HTTPS listener always allows session resumption (Alibaba has no
+# switch for it), so the harness's full-handshake row has no OpenSLB entry.
+[[ $TLS == 1 ]] && env_vars+=(EXTRA_TLS_PORT="$SLB_TLS_PORT")
 log "harness: SECTIONS='$SECTIONS' RUNS=$RUNS PIN=${PIN:-1}, at most ${TIMEOUT}s; raw output in $OUT"
 env "${env_vars[@]}" timeout --kill-after=30 "$TIMEOUT" "${PEERS_RUN[@]}" run </dev/null >"$OUT/peers-summary.md" 2>"$OUT/peers.log"
 rc=$?
