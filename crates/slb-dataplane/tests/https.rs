@@ -405,3 +405,32 @@ async fn handshakes_counted_and_tls_details_logged() {
     assert!(m.contains("slb_tls_handshake_failures_total{load_balancer_id=\"lb-http\",port=\"127\",protocol=\"https\"} 1"), "{m}");
     dp.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_close_ends_with_close_notify() {
+    let b = HttpBackend::start("b").await;
+    let cert = self_signed("a.test");
+    let dp = DataPlane::new();
+    let addr = start(
+        &dp,
+        https_spec(
+            128,
+            &b,
+            tls(&cert, "tls_cipher_policy_1_2_strict_with_1_3", false),
+        ),
+    )
+    .await;
+    let c = client(&cert.2, &[], BOTH, None);
+    let mut s = connect(&c, addr, "a.test").await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    // rustls reports a missing close_notify as UnexpectedEof; a clean end reads to Ok.
+    tokio::time::timeout(STEP, s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .expect("the balancer sent close_notify");
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+    dp.shutdown().await;
+}

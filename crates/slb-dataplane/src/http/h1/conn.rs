@@ -74,6 +74,11 @@ pub(crate) async fn serve(
         };
         first = false;
         if exchange(&mut c, &mut stream, head).await == Next::Close {
+            if stream.is_tls() {
+                // TLS ends with close_notify (RFC 8446 §6.1), so the client can tell a
+                // complete response from a truncated one.
+                let _ = tokio::time::timeout(LINGER, stream.shutdown()).await;
+            }
             return;
         }
         if first_exchange {
