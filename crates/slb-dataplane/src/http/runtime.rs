@@ -313,6 +313,9 @@ async fn serve_connection(
         let client = super::h1::Client::Plain(stream);
         return super::h1::serve(client, peer, local, shared.clone(), idle).await;
     };
+    // A TLS connection writes several small records in a row (handshake flight, session
+    // tickets, then the response): with Nagle on, each waits for the previous one's ACK.
+    let _ = stream.set_nodelay(true);
     let handshake = tokio_rustls::TlsAcceptor::from(config).accept(stream);
     let tls = match tokio::time::timeout(idle, handshake).await {
         Ok(Ok(tls)) => tls,
