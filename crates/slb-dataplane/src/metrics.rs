@@ -44,6 +44,9 @@ pub const HTTP_DURATION_BUCKETS: [f64; 12] = [
 
 /// Counter: TLS handshakes completed by an HTTPS listener.
 pub const TLS_HANDSHAKES_TOTAL: &str = "slb_tls_handshakes_total";
+/// Counter: TLS handshakes that resumed a session (no certificate, no signature), per
+/// HTTPS listener; a subset of [`TLS_HANDSHAKES_TOTAL`].
+pub const TLS_RESUMED_HANDSHAKES_TOTAL: &str = "slb_tls_resumed_handshakes_total";
 /// Counter: TLS handshakes that failed (refused client certificate, no common version or
 /// cipher, garbage) or timed out, per HTTPS listener.
 pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "slb_tls_handshake_failures_total";
@@ -68,6 +71,8 @@ pub struct HttpMetrics {
     pub tls_handshakes: AtomicU64,
     /// See [`TLS_HANDSHAKE_FAILURES_TOTAL`].
     pub tls_handshake_failures: AtomicU64,
+    /// See [`TLS_RESUMED_HANDSHAKES_TOTAL`].
+    pub tls_resumed_handshakes: AtomicU64,
 }
 
 impl HttpMetrics {
@@ -141,6 +146,11 @@ pub(crate) fn render_http(out: &mut String, listeners: &[(&ListenerKey, &HttpMet
             TLS_HANDSHAKES_TOTAL,
             "TLS handshakes completed (HTTPS listeners).",
             (|m: &HttpMetrics| &m.tls_handshakes) as fn(&HttpMetrics) -> &AtomicU64,
+        ),
+        (
+            TLS_RESUMED_HANDSHAKES_TOTAL,
+            "TLS handshakes that resumed a session (HTTPS listeners).",
+            |m: &HttpMetrics| &m.tls_resumed_handshakes,
         ),
         (
             TLS_HANDSHAKE_FAILURES_TOTAL,

@@ -381,6 +381,12 @@ async fn handshakes_counted_and_tls_details_logged() {
     let ok = client(&cert.2, &[], BOTH, None);
     let mut s = connect(&ok, addr, "a.test").await.unwrap();
     assert!(get(&mut s, "/").await.unwrap().starts_with("HTTP/1.1 200"));
+    // The same client again: it offers the session it was given, and the listener resumes it.
+    let mut again = connect(&ok, addr, "a.test").await.unwrap();
+    assert!(get(&mut again, "/")
+        .await
+        .unwrap()
+        .starts_with("HTTP/1.1 200"));
     let tls13_only = client(&cert.2, &[], &[&rustls::version::TLS13], None);
     assert!(connect(&tls13_only, addr, "a.test").await.is_err());
 
@@ -401,7 +407,8 @@ async fn handshakes_counted_and_tls_details_logged() {
         "{}",
         entries[0].ssl_cipher
     );
-    assert!(m.contains("slb_tls_handshakes_total{load_balancer_id=\"lb-http\",port=\"127\",protocol=\"https\"} 1"), "{m}");
+    assert!(m.contains("slb_tls_handshakes_total{load_balancer_id=\"lb-http\",port=\"127\",protocol=\"https\"} 2"), "{m}");
+    assert!(m.contains("slb_tls_resumed_handshakes_total{load_balancer_id=\"lb-http\",port=\"127\",protocol=\"https\"} 1"), "{m}");
     assert!(m.contains("slb_tls_handshake_failures_total{load_balancer_id=\"lb-http\",port=\"127\",protocol=\"https\"} 1"), "{m}");
     dp.shutdown().await;
 }

@@ -337,6 +337,12 @@ async fn serve_connection(
         }
     };
     shared.http.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+    if tls.get_ref().1.handshake_kind() == Some(tokio_rustls::rustls::HandshakeKind::Resumed) {
+        shared
+            .http
+            .tls_resumed_handshakes
+            .fetch_add(1, Ordering::Relaxed);
+    }
     if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
         let _ = tls.get_ref().0.set_nodelay(true);
         let ssl = super::h1::ssl_info(tls.get_ref().1);
