@@ -112,11 +112,13 @@ def test_errors_raise_server_exception_with_alibaba_codes(v1):
 
 def test_server_certificate_upload_describe_delete(v1):
     """A PEM chain and key in the query string, as the V1 SDK sends them; a fixed RSA-2048
-    certificate valid until 2036 (crates/slb-tls/testdata)."""
+    certificate valid until 2036 (crates/slb-tls/testdata); an HTTPS listener using it."""
     from pathlib import Path
 
     from aliyunsdkslb.request.v20140515 import (
+        CreateLoadBalancerHTTPSListenerRequest,
         DeleteServerCertificateRequest,
+        DescribeLoadBalancerHTTPSListenerAttributeRequest,
         DescribeServerCertificatesRequest,
         UploadServerCertificateRequest,
     )
@@ -142,4 +144,26 @@ def test_server_certificate_upload_describe_delete(v1):
             PrivateKey="not a key",
         )
     assert refused.value.get_error_code() == "InvalidParameter.PrivateKey"
+
+    lb_id = v1(cls(CreateLoadBalancerRequest), LoadBalancerName="sdk-https")["LoadBalancerId"]
+    v1(
+        cls(CreateLoadBalancerHTTPSListenerRequest),
+        LoadBalancerId=lb_id,
+        ListenerPort=7443,
+        BackendServerPort=80,
+        Bandwidth=-1,
+        HealthCheck="off",
+        StickySession="off",
+        ServerCertificateId=cert_id,
+        TLSCipherPolicy="tls_cipher_policy_1_2_strict_with_1_3",
+        EnableHttp2="off",
+    )
+    attr = v1(cls(DescribeLoadBalancerHTTPSListenerAttributeRequest), LoadBalancerId=lb_id, ListenerPort=7443)
+    assert attr["ServerCertificateId"] == cert_id
+    assert attr["TLSCipherPolicy"] == "tls_cipher_policy_1_2_strict_with_1_3"
+    assert attr["EnableHttp2"] == "off"
+    with pytest.raises(ServerException) as in_use:
+        v1(cls(DeleteServerCertificateRequest), ServerCertificateId=cert_id)
+    assert in_use.value.get_error_code() == "ResourceInUse.Certificate"
+    v1(cls(DeleteLoadBalancerRequest), LoadBalancerId=lb_id)
     v1(cls(DeleteServerCertificateRequest), ServerCertificateId=cert_id)
