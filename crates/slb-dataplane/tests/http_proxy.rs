@@ -376,21 +376,9 @@ async fn h2c_client_is_proxied_to_http1_backend() {
     let dp = DataPlane::new();
     let addr = start(&dp, http_spec(88, vec![b.spec()])).await;
     let s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(s),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let (mut send, _conn) = h2_client(s).await;
     for _ in 0..3 {
-        let req = http::Request::get("http://h2.test/x")
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .unwrap();
-        let resp = tokio::time::timeout(STEP, send.send_request(req))
-            .await
-            .unwrap()
-            .unwrap();
+        let resp = h2_get(&mut send, "http://h2.test/x").await;
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.headers()["x-seen-host"], "h2.test");
         let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -407,22 +395,10 @@ async fn idle_h2c_connection_closed_after_idle_timeout() {
     spec.idle_timeout = Duration::from_millis(300);
     let addr = start(&dp, spec).await;
     let s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(s),
-    )
-    .await
-    .unwrap();
-    let conn = tokio::spawn(conn);
+    let (mut send, conn) = h2_client(s).await;
     // Requests spaced below the idle timeout keep the connection.
     for _ in 0..3 {
-        let req = http::Request::get("http://h2.test/x")
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .unwrap();
-        let resp = tokio::time::timeout(STEP, send.send_request(req))
-            .await
-            .unwrap()
-            .unwrap();
+        let resp = h2_get(&mut send, "http://h2.test/x").await;
         assert_eq!(resp.status(), 200);
         tokio::time::sleep(Duration::from_millis(150)).await;
     }

@@ -17,7 +17,9 @@ use tokio_rustls::TlsConnector;
 
 /// A self-signed certificate for `name`, usable as a server certificate and as the
 /// client's trust anchor: (certificate PEM, key PEM, DER).
-fn self_signed(name: &str) -> (String, String, rustls::pki_types::CertificateDer<'static>) {
+type Cert = (String, String, rustls::pki_types::CertificateDer<'static>);
+
+fn self_signed(name: &str) -> Cert {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
     let mut p = CertificateParams::new(vec![name.to_string()]).unwrap();
     p.distinguished_name.push(rcgen::DnType::CommonName, name);
@@ -26,11 +28,7 @@ fn self_signed(name: &str) -> (String, String, rustls::pki_types::CertificateDer
     (c.pem(), key.serialize_pem(), der)
 }
 
-fn tls(
-    cert: &(String, String, rustls::pki_types::CertificateDer<'static>),
-    policy: &str,
-    h2: bool,
-) -> TlsSettings {
+fn tls(cert: &Cert, policy: &str, h2: bool) -> TlsSettings {
     TlsSettings {
         chain_pem: cert.0.clone(),
         key_pem: cert.1.clone(),
@@ -50,6 +48,18 @@ fn https_spec(port: u16, b: &HttpBackend, settings: TlsSettings) -> HttpListener
     spec.forwarded.proto = true;
     spec.tls = Some(settings);
     spec
+}
+
+/// Starts an HTTPS listener on `port` with `cert`, `policy` and ALPN h2 as given.
+async fn serve(
+    dp: &DataPlane,
+    port: u16,
+    b: &HttpBackend,
+    cert: &Cert,
+    policy: &str,
+    h2: bool,
+) -> SocketAddr {
+    start(dp, https_spec(port, b, tls(cert, policy, h2))).await
 }
 
 /// A client trusting `root`, offering `alpn`, speaking only `versions`.
@@ -126,13 +136,13 @@ async fn terminates_tls_and_forwards_with_https_proto() {
     let b = HttpBackend::start("b").await;
     let cert = self_signed("a.test");
     let dp = DataPlane::new();
-    let addr = start(
+    let addr = serve(
         &dp,
-        https_spec(
-            120,
-            &b,
-            tls(&cert, "tls_cipher_policy_1_2_strict_with_1_3", false),
-        ),
+        120,
+        &b,
+        &cert,
+        "tls_cipher_policy_1_2_strict_with_1_3",
+        false,
     )
     .await;
     let c = client(&cert.2, &[b"h2", b"http/1.1"], BOTH, None);
@@ -161,32 +171,20 @@ async fn http2_by_alpn_when_enabled() {
     let b = HttpBackend::start("b").await;
     let cert = self_signed("a.test");
     let dp = DataPlane::new();
-    let addr = start(
+    let addr = serve(
         &dp,
-        https_spec(
-            121,
-            &b,
-            tls(&cert, "tls_cipher_policy_1_2_strict_with_1_3", true),
-        ),
+        121,
+        &b,
+        &cert,
+        "tls_cipher_policy_1_2_strict_with_1_3",
+        true,
     )
     .await;
     let c = client(&cert.2, &[b"h2", b"http/1.1"], BOTH, None);
     let s = connect(&c, addr, "a.test").await.unwrap();
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(s),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
-    let req = http::Request::get("https://a.test/h2")
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .unwrap();
-    let resp = tokio::time::timeout(STEP, send.send_request(req))
-        .await
-        .unwrap()
-        .unwrap();
+    let (mut send, _conn) = h2_client(s).await;
+    let resp = h2_get(&mut send, "https://a.test/h2").await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-seen-proto"], "https");
     let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -373,11 +371,7 @@ async fn handshakes_counted_and_tls_details_logged() {
     let cert = self_signed("a.test");
     let log = Arc::new(Collect::default());
     let dp = DataPlane::new().with_access_log(log.clone());
-    let addr = start(
-        &dp,
-        https_spec(127, &b, tls(&cert, "tls_cipher_policy_1_2", false)),
-    )
-    .await;
+    let addr = serve(&dp, 127, &b, &cert, "tls_cipher_policy_1_2", false).await;
     let ok = client(&cert.2, &[], BOTH, None);
     let mut s = connect(&ok, addr, "a.test").await.unwrap();
     assert!(get(&mut s, "/").await.unwrap().starts_with("HTTP/1.1 200"));
@@ -418,13 +412,13 @@ async fn connection_close_ends_with_close_notify() {
     let b = HttpBackend::start("b").await;
     let cert = self_signed("a.test");
     let dp = DataPlane::new();
-    let addr = start(
+    let addr = serve(
         &dp,
-        https_spec(
-            128,
-            &b,
-            tls(&cert, "tls_cipher_policy_1_2_strict_with_1_3", false),
-        ),
+        128,
+        &b,
+        &cert,
+        "tls_cipher_policy_1_2_strict_with_1_3",
+        false,
     )
     .await;
     let c = client(&cert.2, &[], BOTH, None);

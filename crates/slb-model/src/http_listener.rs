@@ -265,14 +265,7 @@ impl Listener {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-
-    fn p(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::params::test_params as p;
 
     fn apply(l: &mut Listener, pairs: &[(&str, &str)], create: bool) -> Result<(), ModelError> {
         l.apply_http_params(&p(pairs), create)

@@ -114,17 +114,19 @@ pub fn on_off_str(v: bool) -> &'static str {
     }
 }
 
+/// Parameters from pairs, for tests across the crate.
+#[cfg(test)]
+pub(crate) fn test_params(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_params as p;
     use super::*;
-    use std::collections::BTreeMap;
-
-    fn p(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn ranges_and_missing() {

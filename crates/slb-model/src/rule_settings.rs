@@ -97,13 +97,7 @@ pub fn names_settings(p: &dyn ParamSource) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::params::test_params as params;
 
     #[test]
     fn starts_from_the_listener_and_applies_overrides() {

@@ -294,12 +294,7 @@ fn set_and_delete_rules() {
     assert_eq!(s.rules["r1"].name, "renamed");
     assert_eq!(s.rules["r1"].vserver_group_id, "rsp-2");
     // ListenerSync off: own settings over the listener's; bad values change nothing.
-    let p = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
+    let p = crate::params::test_params;
     let bad = p(&[("Scheduler", "tch")]);
     let before = s.clone();
     assert!(s.set_rule("r1", None, None, &Own(&bad)).is_err());

@@ -222,3 +222,13 @@ fn backend(m: &slb_model::BackendServer, port: u16) -> BackendSpec {
         weight: m.weight,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The API accepts the model's policy names and the data plane builds configurations
+    /// from slb-tls's: the two lists must be the same names.
+    #[test]
+    fn tls_policy_names_agree() {
+        assert_eq!(slb_model::TLS_CIPHER_POLICIES, slb_tls::TLS_POLICIES);
+    }
+}

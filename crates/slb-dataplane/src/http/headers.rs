@@ -64,15 +64,16 @@ pub(crate) const HOP_BY_HOP: [&str; 6] = [
 ];
 
 /// Whether a header named `name` (any case) is hop-by-hop for this message: a fixed one
-/// (except `Upgrade` on an upgrade), or one the message's `Connection` header lists.
-pub(crate) fn is_hop_by_hop(src: &impl HeaderSource, name: &[u8], keep_upgrade: bool) -> bool {
+/// (except `Upgrade` on an upgrade), or one of `listed`, the tokens of the message's
+/// `Connection` header (collected once per message, not once per field).
+pub(crate) fn is_hop_by_hop(listed: &[&[u8]], name: &[u8], keep_upgrade: bool) -> bool {
     if keep_upgrade && name.eq_ignore_ascii_case(b"upgrade") {
         return false;
     }
     HOP_BY_HOP
         .iter()
         .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
-        || tokens(src, "connection").any(|t| t.eq_ignore_ascii_case(name))
+        || listed.iter().any(|t| t.eq_ignore_ascii_case(name))
 }
 
 /// Removes hop-by-hop headers and `Transfer-Encoding` from a `HeaderMap` (hyper frames the

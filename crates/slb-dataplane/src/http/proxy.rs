@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,9 +25,8 @@ use crate::spec::{StickySpec, DEFAULT_HTTP_REQUEST_TIMEOUT};
 /// Per client connection context.
 pub(crate) struct ConnCtx {
     pub shared: Arc<HttpShared>,
-    /// The client connection is TLS.
-    pub https: bool,
-    /// TLS version and cipher suite for the access log (empty without TLS).
+    /// TLS version and cipher suite (access log; empty without TLS, which also decides
+    /// `X-Forwarded-Proto`).
     pub ssl: (String, String),
     pub peer: SocketAddr,
     pub local: SocketAddr,
@@ -165,7 +163,7 @@ async fn proxy(
     headers::add_forwarded(
         &mut head,
         &headers::Origin {
-            https: ctx.https,
+            https: !ctx.ssl.0.is_empty(),
             flags: spec.forwarded,
             client: ctx.peer,
             listener: ctx.local,
@@ -221,22 +219,12 @@ async fn proxy(
         let result = tokio::time::timeout_at(deadline, shared.client.request(up)).await;
         let mut resp = match result {
             Err(_elapsed) => {
-                shared
-                    .metrics
-                    .connect_failures
-                    .fetch_add(1, Ordering::Relaxed);
-                shared
-                    .http
-                    .upstream_timeouts
-                    .fetch_add(1, Ordering::Relaxed);
+                shared.count_upstream_timeout();
                 tracing::debug!(listener = %shared.key, backend = %backend.addr, "no response head in time");
                 return (error_response(StatusCode::GATEWAY_TIMEOUT), None);
             }
             Ok(Err(e)) => {
-                shared
-                    .metrics
-                    .connect_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                shared.count_upstream_failure();
                 tracing::debug!(listener = %shared.key, backend = %backend.addr, error = %e, "backend request failed");
                 last_status = StatusCode::BAD_GATEWAY;
                 if retryable {

@@ -50,6 +50,22 @@ pub(crate) struct HttpShared {
     pub tls: arc_swap::ArcSwapOption<tokio_rustls::rustls::ServerConfig>,
 }
 
+impl HttpShared {
+    /// A backend sent no response head within `RequestTimeout`: an upstream failure and a
+    /// timeout, whichever front end (HTTP/1.1 engine or HTTP/2) saw it.
+    pub(crate) fn count_upstream_timeout(&self) {
+        self.count_upstream_failure();
+        self.http.upstream_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A backend refused, reset or broke a request before responding.
+    pub(crate) fn count_upstream_failure(&self) {
+        self.metrics
+            .connect_failures
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Control-side handle of a running HTTP listener.
 pub(crate) struct HttpListenerRuntime {
     pub shared: Arc<HttpShared>,

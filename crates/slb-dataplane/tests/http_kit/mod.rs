@@ -282,3 +282,35 @@ pub fn dead_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
 }
+
+/// An HTTP/2 client over `io` (h2c prior knowledge, or TLS with ALPN h2); the connection
+/// task runs until the peer closes and reports how it ended.
+pub async fn h2_client<T>(
+    io: T,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>,
+    JoinHandle<Result<(), hyper::Error>>,
+)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .unwrap();
+    (send, tokio::spawn(conn))
+}
+
+/// One GET on an HTTP/2 client, within [`STEP`].
+pub async fn h2_get(
+    send: &mut hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>,
+    uri: &str,
+) -> Response<Incoming> {
+    let req = Request::get(uri)
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    tokio::time::timeout(STEP, send.send_request(req))
+        .await
+        .unwrap()
+        .unwrap()
+}

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::super::error_page::raw_page;
-use super::super::{HttpShared, MAX_REQUEST_HEAD};
+use super::super::HttpShared;
 use super::client::Client;
 use super::exchange::{exchange, Conn, Next};
 use super::head::{parse_request, HeadError, RequestHead};
@@ -54,7 +54,6 @@ pub(crate) async fn serve(
         c.ssl = stream.ssl_info();
     }
     let mut first = true;
-    let mut first_exchange = true;
     loop {
         let deadline = Instant::now() + idle;
         let head = match read_head(&mut stream, &mut c.buf, deadline, first).await {
@@ -72,7 +71,7 @@ pub(crate) async fn serve(
             HeadRead::TimedOut { partial: true } => return refuse(stream, &c, 408).await,
             HeadRead::TimedOut { partial: false } | HeadRead::Closed => return,
         };
-        first = false;
+        let first_request = std::mem::replace(&mut first, false);
         if exchange(&mut c, &mut stream, head).await == Next::Close {
             if stream.is_tls() {
                 // TLS ends with close_notify (RFC 8446 §6.1), so the client can tell a
@@ -81,10 +80,9 @@ pub(crate) async fn serve(
             }
             return;
         }
-        if first_exchange {
+        if first_request {
             // Like nginx's `tcp_nodelay`: only a connection that stays open for more
             // requests needs Nagle off; a one-request connection saves the syscall.
-            first_exchange = false;
             let _ = stream.set_nodelay(true);
         }
     }
@@ -111,7 +109,7 @@ async fn read_head(
             }
         }
         if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(8 * 1024.min(MAX_REQUEST_HEAD));
+            buf.reserve(8 * 1024);
         }
         match tokio::time::timeout_at(deadline, stream.read_buf(buf)).await {
             Err(_) => {

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::super::access_log::{rfc3339_now, AccessLogEntry};
 use super::super::error_page::raw_page;
 use super::super::gzip::{self, GzipStream};
-use super::super::headers::{self, Origin, X_FORWARDED_FOR};
+use super::super::headers::{self, HeaderSource as _, Origin, X_FORWARDED_FOR};
 use super::super::proxy::MAX_HTTP_ATTEMPTS;
 use super::super::route::host_without_port;
 use super::super::sticky::{self, INSERT_COOKIE_NAME};
@@ -135,8 +135,6 @@ fn finish(c: &Conn, head: &RequestHead, start: Instant, time: Option<String>, re
         ssl_cipher: c.ssl.1.clone(),
     });
 }
-
-use super::super::headers::HeaderSource as _;
 
 /// Where the request body stands when the balancer answers by itself.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -291,10 +289,7 @@ async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Re
         let mut up = match tokio::time::timeout_at(deadline, connect).await {
             Err(_) => return timed_out(&shared, client, &mut c.buf, head, rec, body).await,
             Ok(Err(e)) => {
-                shared
-                    .metrics
-                    .connect_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                shared.count_upstream_failure();
                 tracing::debug!(listener = %shared.key, backend = %backend.addr, error = %e, "backend connect failed");
                 last_status = 502;
                 fresh_retry = false;
@@ -363,10 +358,7 @@ async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Re
                 continue;
             }
             Outcome::Failed { .. } => {
-                shared
-                    .metrics
-                    .connect_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                shared.count_upstream_failure();
                 tracing::debug!(listener = %shared.key, backend = %backend.addr, "backend failed before responding");
                 last_status = 502;
                 fresh_retry = false;
@@ -401,14 +393,7 @@ async fn timed_out(
     rec: &mut Record,
     body: Body,
 ) -> Next {
-    shared
-        .metrics
-        .connect_failures
-        .fetch_add(1, Ordering::Relaxed);
-    shared
-        .http
-        .upstream_timeouts
-        .fetch_add(1, Ordering::Relaxed);
+    shared.count_upstream_timeout();
     page(client, buf, head, rec, 504, "", body).await
 }
 
@@ -551,13 +536,7 @@ impl Transfer<'_> {
             }
         }
         match outcome {
-            Outcome::Done {
-                status,
-                client_keep,
-                reusable,
-                sent,
-            } if !upload_done.load(Ordering::Relaxed) => {
-                let _ = (client_keep, reusable);
+            Outcome::Done { status, sent, .. } if !upload_done.load(Ordering::Relaxed) => {
                 Outcome::Done {
                     status,
                     client_keep: false,

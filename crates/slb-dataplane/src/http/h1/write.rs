@@ -1,7 +1,7 @@
 //! Serializes the heads the engine sends: the request to a backend and the response head
 //! to a client, straight from the parsed offsets without building a `HeaderMap`.
 
-use super::super::headers::{is_hop_by_hop, Origin};
+use super::super::headers::{is_hop_by_hop, tokens, Origin};
 use super::head::{RequestHead, ResponseHead};
 
 /// Appends `name: value\r\n`.
@@ -23,8 +23,9 @@ pub(crate) fn request_head(out: &mut Vec<u8>, head: &RequestHead, origin: &Origi
     out.extend_from_slice(head.path_and_query().as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let mut has_host = false;
+    let listed: Vec<&[u8]> = tokens(&head.fields, "connection").collect();
     for (name, value) in head.fields.iter() {
-        if is_hop_by_hop(&head.fields, name, head.upgrade) || origin.owns(name) {
+        if is_hop_by_hop(&listed, name, head.upgrade) || origin.owns(name) {
             continue;
         }
         has_host |= name.eq_ignore_ascii_case(b"host");
@@ -57,8 +58,9 @@ pub(crate) fn response_head_start(
     out.push(b' ');
     out.extend_from_slice(resp.reason());
     out.extend_from_slice(b"\r\n");
+    let listed: Vec<&[u8]> = tokens(&resp.fields, "connection").collect();
     for (name, value) in resp.fields.iter() {
-        if is_hop_by_hop(&resp.fields, name, upgrade)
+        if is_hop_by_hop(&listed, name, upgrade)
             || (reframe
                 && (name.eq_ignore_ascii_case(b"content-length")
                     || name.eq_ignore_ascii_case(b"transfer-encoding")))
