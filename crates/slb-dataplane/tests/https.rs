@@ -31,7 +31,7 @@ fn self_signed(name: &str) -> Cert {
 fn tls(cert: &Cert, policy: &str, h2: bool) -> TlsSettings {
     TlsSettings {
         chain_pem: cert.0.clone(),
-        key_pem: cert.1.clone(),
+        key: slb_tls::TlsKey::Pem(cert.1.clone()),
         client_ca_pem: None,
         policy: policy.into(),
         http2: h2,
@@ -322,12 +322,12 @@ async fn sni_picks_exact_then_wildcard_then_the_listener_certificate() {
         slb_tls::SniCertificate {
             domain: "www.example.com".into(),
             chain_pem: exact.0.clone(),
-            key_pem: exact.1.clone(),
+            key: slb_tls::TlsKey::Pem(exact.1.clone()),
         },
         slb_tls::SniCertificate {
             domain: "*.example.com".into(),
             chain_pem: wild.0.clone(),
-            key_pem: wild.1.clone(),
+            key: slb_tls::TlsKey::Pem(wild.1.clone()),
         },
     ];
     let dp = DataPlane::new();

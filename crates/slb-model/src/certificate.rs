@@ -40,7 +40,7 @@ pub struct ServerCertificate {
     pub created_ms: i64,
     /// PEM chain, leaf first.
     pub chain_pem: String,
-    /// PEM private key; never rendered.
+    /// PEM private key; never rendered. Empty when the key server holds the key.
     pub private_key_pem: String,
 }
 

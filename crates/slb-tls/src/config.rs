@@ -24,6 +24,8 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 
+use crate::key::{ReadyCheck, TlsKey};
+
 /// Alibaba's TLS policy names, the default first.
 pub const TLS_POLICIES: &[&str] = &[
     "tls_cipher_policy_1_0",
@@ -38,7 +40,7 @@ pub const TLS_POLICIES: &[&str] = &[
 pub struct TlsSettings {
     /// PEM chain, leaf first.
     pub chain_pem: String,
-    pub key_pem: String,
+    pub key: TlsKey,
     /// PEM CA certificates: when set, clients must present a certificate they issued.
     pub client_ca_pem: Option<String>,
     /// One of [`TLS_POLICIES`].
@@ -55,7 +57,15 @@ pub struct TlsSettings {
 pub struct SniCertificate {
     pub domain: String,
     pub chain_pem: String,
-    pub key_pem: String,
+    pub key: TlsKey,
+}
+
+impl TlsSettings {
+    /// Whether any handshake may sign through a [`TlsKey::Remote`] key: such handshakes
+    /// block on the network and belong on a blocking thread, not on a runtime worker.
+    pub fn signs_remotely(&self) -> bool {
+        self.key.is_remote() || self.sni.iter().any(|s| s.key.is_remote())
+    }
 }
 
 /// Why a configuration could not be built.
@@ -88,52 +98,90 @@ pub fn policy_versions(
     }
 }
 
+/// A certificate with its signing key, ready for handshakes, and for a remote key the
+/// check that it can sign now.
+#[derive(Clone)]
+struct Entry {
+    key: Arc<CertifiedKey>,
+    ready: Option<ReadyCheck>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("remote", &self.ready.is_some())
+            .finish()
+    }
+}
+
+impl Entry {
+    /// The key for a handshake, or `None` (the client gets an alert) when its key server
+    /// cannot sign now.
+    fn usable(&self) -> Option<Arc<CertifiedKey>> {
+        match &self.ready {
+            Some(ready) if !ready() => None,
+            _ => Some(self.key.clone()),
+        }
+    }
+}
+
 /// A certificate with its signing key, ready for handshakes.
-fn certified(chain_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, ConfigError> {
+fn certified(chain_pem: &str, key: &TlsKey) -> Result<Entry, ConfigError> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|e| ConfigError::Pem(e.to_string()))?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| ConfigError::Pem(e.to_string()))?;
-    let signing = any_supported_type(&key)?;
-    Ok(Arc::new(CertifiedKey::new(chain, signing)))
+    let signing = match key {
+        TlsKey::Pem(pem) => {
+            let der = PrivateKeyDer::from_pem_slice(pem.as_bytes())
+                .map_err(|e| ConfigError::Pem(e.to_string()))?;
+            any_supported_type(&der)?
+        }
+        TlsKey::Remote(remote) => remote.signer.clone(),
+    };
+    Ok(Entry {
+        key: Arc::new(CertifiedKey::new(chain, signing)),
+        ready: match key {
+            TlsKey::Remote(remote) => Some(remote.ready.clone()),
+            TlsKey::Pem(_) => None,
+        },
+    })
 }
 
 /// Picks the certificate by SNI: an exact name, then the longest wildcard suffix, then the
 /// listener's own.
 #[derive(Debug)]
 struct SniResolver {
-    default: Arc<CertifiedKey>,
-    exact: HashMap<String, Arc<CertifiedKey>>,
+    default: Entry,
+    exact: HashMap<String, Entry>,
     /// `.example.com` suffixes, longest first.
-    wildcard: Vec<(String, Arc<CertifiedKey>)>,
+    wildcard: Vec<(String, Entry)>,
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let Some(name) = hello.server_name().map(str::to_ascii_lowercase) else {
-            return Some(self.default.clone());
+            return self.default.usable();
         };
         if let Some(c) = self.exact.get(&name) {
-            return Some(c.clone());
+            return c.usable();
         }
         self.wildcard
             .iter()
             .find(|(suffix, _)| name.len() > suffix.len() && name.ends_with(suffix.as_str()))
-            .map(|(_, c)| c.clone())
-            .or_else(|| Some(self.default.clone()))
+            .map_or(&self.default, |(_, c)| c)
+            .usable()
     }
 }
 
 /// Builds the server configuration for `s`.
 pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, ConfigError> {
     let mut resolver = SniResolver {
-        default: certified(&s.chain_pem, &s.key_pem)?,
+        default: certified(&s.chain_pem, &s.key)?,
         exact: HashMap::new(),
         wildcard: Vec::new(),
     };
     for ext in &s.sni {
-        let c = certified(&ext.chain_pem, &ext.key_pem)?;
+        let c = certified(&ext.chain_pem, &ext.key)?;
         let d = ext.domain.to_ascii_lowercase();
         match d.strip_prefix('*') {
             Some(suffix) if suffix.starts_with('.') => resolver.wildcard.push((suffix.into(), c)),
@@ -180,7 +228,7 @@ mod tests {
     fn settings(policy: &str) -> TlsSettings {
         TlsSettings {
             chain_pem: include_str!("../testdata/rsa.crt").into(),
-            key_pem: include_str!("../testdata/rsa.key").into(),
+            key: TlsKey::Pem(include_str!("../testdata/rsa.key").into()),
             client_ca_pem: None,
             policy: policy.into(),
             http2: true,

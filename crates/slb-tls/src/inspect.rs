@@ -63,6 +63,21 @@ pub fn inspect_server(chain_pem: &str, key_pem: &str, now: i64) -> Result<CertIn
     Ok(info)
 }
 
+/// The key family of a chain's leaf, which a remote signer must match.
+pub fn key_kind(chain_pem: &str) -> Result<crate::KeyKind, CertError> {
+    let chain = parse_chain(chain_pem)?;
+    let (_, leaf) = X509Certificate::from_der(&chain[0])
+        .map_err(|e| CertError::MalformedCertificate(e.to_string()))?;
+    match leaf.public_key().parsed() {
+        Ok(PublicKey::RSA(_)) => Ok(crate::KeyKind::Rsa),
+        Ok(PublicKey::EC(ec)) if ec.key_size() == 256 => Ok(crate::KeyKind::EcdsaP256),
+        Ok(PublicKey::EC(ec)) if ec.key_size() == 384 => Ok(crate::KeyKind::EcdsaP384),
+        _ => Err(CertError::MalformedCertificate(
+            "the public key is neither RSA nor ECDSA P-256/P-384".into(),
+        )),
+    }
+}
+
 /// Validates a CA certificate (PEM, one or more) at time `now`; describes the first.
 pub fn inspect_ca(pem: &str, now: i64) -> Result<CertInfo, CertError> {
     describe(&parse_chain(pem)?, now)
@@ -194,6 +209,18 @@ mod tests {
             assert_eq!(info.common_name, "rsa.test");
             assert_eq!(info.alt_names, ["rsa.test", "10.0.0.1"]);
         }
+    }
+
+    #[test]
+    fn key_kind_follows_the_leaf() {
+        let (c, _) = cert(&["a.test"], &PKCS_ECDSA_P256_SHA256);
+        assert_eq!(key_kind(&c).unwrap(), crate::KeyKind::EcdsaP256);
+        let (c, _) = cert(&["a.test"], &rcgen::PKCS_ECDSA_P384_SHA384);
+        assert_eq!(key_kind(&c).unwrap(), crate::KeyKind::EcdsaP384);
+        let rsa = include_str!("../testdata/rsa.crt");
+        assert_eq!(key_kind(rsa).unwrap(), crate::KeyKind::Rsa);
+        let (c, _) = cert(&["a.test"], &rcgen::PKCS_ED25519);
+        assert!(key_kind(&c).is_err());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 pub mod config;
 pub mod inspect;
+pub mod key;
 
 pub use config::{server_config, ConfigError, SniCertificate, TlsSettings, TLS_POLICIES};
-pub use inspect::{inspect_ca, inspect_server, CertError, CertInfo};
+pub use inspect::{inspect_ca, inspect_server, key_kind, CertError, CertInfo};
+pub use key::{KeyKind, ReadyCheck, RemoteKey, TlsKey};

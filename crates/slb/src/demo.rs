@@ -45,6 +45,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         zones: zones.iter().map(|z| z.to_string()).collect(),
         address_pool: "127.1.0.0/16".parse()?,
         access_log: None,
+        keyserver: None,
+        keyserver_tls_dir: None,
     })
     .await?;
     let client = Client::new(

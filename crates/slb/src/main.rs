@@ -4,6 +4,7 @@ mod call;
 mod credentials;
 mod demo;
 mod health_source;
+mod keyserver;
 mod metrics;
 mod reconcile;
 mod serve;
@@ -37,6 +38,9 @@ enum Command {
     Call(call::CallArgs),
     /// Show instances, listeners and backend health as tables.
     Status(call::ClientArgs),
+    /// Run the key server: holds private keys and signs TLS handshakes for nodes started
+    /// with `--keyserver`.
+    Keyserver(keyserver::KeyserverArgs),
     /// Quickstart: a node, two demo backends in two zones and a load balancer in front.
     Demo(demo::DemoArgs),
 }
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
             Command::Call(args) => call::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Keyserver(args) => keyserver::run(args).await,
         }
     })
 }

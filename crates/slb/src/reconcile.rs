@@ -1,8 +1,10 @@
 //! Compiles the stored state into the data plane's desired listener set.
 //!
 //! Pure: the same state always yields the same specs, so the data plane can diff them.
-//! TCP listeners become [`ListenerSpec`]s, HTTP listeners [`HttpListenerSpec`]s; HTTPS
-//! and UDP have no data plane yet and are skipped.
+//! TCP listeners become [`ListenerSpec`]s, HTTP and HTTPS listeners [`HttpListenerSpec`]s;
+//! UDP has no data plane yet and is skipped. A certificate whose key is on the key server
+//! signs through `keys` (the same signing key object each time, so specs still compare
+//! equal).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -14,7 +16,11 @@ use slb_dataplane::spec::{
 use slb_model::{
     rule_order, Listener, ListenerStatus, LoadBalancerStatus, Protocol, State, StickySession,
 };
-use slb_tls::{SniCertificate, TlsSettings};
+use std::sync::Arc;
+
+use slb_keyserver::KeyServerClient;
+use slb_model::ServerCertificate;
+use slb_tls::{RemoteKey, SniCertificate, TlsKey, TlsSettings};
 
 /// Running listeners of `protocol` on active instances, with their instance address.
 fn serving(state: &State, protocol: Protocol) -> impl Iterator<Item = (&Listener, IpAddr)> {
@@ -36,13 +42,17 @@ pub fn desired_listeners(state: &State) -> Vec<ListenerSpec> {
 }
 
 /// One spec per HTTP and HTTPS listener that should accept connections now. `cookie_key`
-/// signs insert-mode sticky cookies (a node secret).
-pub fn desired_http_listeners(state: &State, cookie_key: [u8; 32]) -> Vec<HttpListenerSpec> {
+/// signs insert-mode sticky cookies (a node secret); `keys` is the key server, if any.
+pub fn desired_http_listeners(
+    state: &State,
+    cookie_key: [u8; 32],
+    keys: Option<&Arc<KeyServerClient>>,
+) -> Vec<HttpListenerSpec> {
     serving(state, Protocol::Http)
         .chain(serving(state, Protocol::Https))
         .filter_map(|(l, address)| {
             let http = l.http.as_ref()?;
-            let tls = tls_settings(state, l)?;
+            let tls = tls_settings(state, l, keys)?;
             let rules: Vec<_> = state.rules_of(&l.key).collect();
             let rules = rule_order(&rules)
                 .into_iter()
@@ -137,9 +147,39 @@ fn compile(state: &State, l: &Listener, address: IpAddr) -> ListenerSpec {
     }
 }
 
+/// How handshakes sign with `cert`'s key: locally when the state holds it, else through
+/// the key server. `None` (logged) when the key is on a key server this node lacks.
+fn tls_key(cert: &ServerCertificate, keys: Option<&Arc<KeyServerClient>>) -> Option<TlsKey> {
+    if !cert.private_key_pem.is_empty() {
+        return Some(TlsKey::Pem(cert.private_key_pem.clone()));
+    }
+    let Some(keys) = keys else {
+        tracing::error!(certificate = %cert.id, "the certificate's private key is on a key server: start this node with --keyserver");
+        return None;
+    };
+    let kind = match slb_tls::key_kind(&cert.chain_pem) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(certificate = %cert.id, error = %e, "certificate not usable");
+            return None;
+        }
+    };
+    let ready = keys.clone();
+    Some(TlsKey::Remote(RemoteKey {
+        id: cert.id.clone(),
+        signer: keys.remote_key(&cert.id, kind),
+        ready: Arc::new(move || ready.ready()),
+    }))
+}
+
 /// `Some(None)` for HTTP, `Some(Some(..))` for HTTPS with its certificates resolved;
-/// `None` (not served) if an HTTPS listener's certificate is gone, which the model prevents.
-fn tls_settings(state: &State, l: &Listener) -> Option<Option<TlsSettings>> {
+/// `None` (not served) if an HTTPS listener's certificate is gone (which the model
+/// prevents) or its key cannot be reached.
+fn tls_settings(
+    state: &State,
+    l: &Listener,
+    keys: Option<&Arc<KeyServerClient>>,
+) -> Option<Option<TlsSettings>> {
     let Some(h) = &l.https else {
         return Some(None);
     };
@@ -150,7 +190,7 @@ fn tls_settings(state: &State, l: &Listener) -> Option<Option<TlsSettings>> {
     };
     Some(Some(TlsSettings {
         chain_pem: cert.chain_pem.clone(),
-        key_pem: cert.private_key_pem.clone(),
+        key: tls_key(cert, keys)?,
         client_ca_pem,
         policy: h.tls_cipher_policy.clone(),
         http2: h.enable_http2,
@@ -161,7 +201,7 @@ fn tls_settings(state: &State, l: &Listener) -> Option<Option<TlsSettings>> {
                 Some(SniCertificate {
                     domain: d.domain.clone(),
                     chain_pem: c.chain_pem.clone(),
-                    key_pem: c.private_key_pem.clone(),
+                    key: tls_key(c, keys)?,
                 })
             })
             .collect(),

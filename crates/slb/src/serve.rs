@@ -37,6 +37,15 @@ pub struct ServeArgs {
     /// Default: `DATA_DIR/access.log`.
     #[arg(long)]
     pub access_log: Option<String>,
+    /// Key server (`host:port`) holding the private keys: uploaded keys go there and every
+    /// handshake's signature is computed there. Without it, keys stay in this node's state
+    /// and handshakes sign in-process (the single-node default).
+    #[arg(long)]
+    pub keyserver: Option<String>,
+    /// Directory with `ca.crt`, `node.crt` and `node.key` (from `slb keyserver pki`, or the
+    /// key server's `DATA_DIR/pki`) for the mutual TLS to the key server.
+    #[arg(long, requires = "keyserver")]
+    pub keyserver_tls_dir: Option<PathBuf>,
 }
 
 /// A running node: what tests and the demo need to reach it.
@@ -63,17 +72,41 @@ impl Node {
             None => (DataPlane::new(), None),
         };
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let keys = match &args.keyserver {
+            None => None,
+            Some(addr) => {
+                let dir = args
+                    .keyserver_tls_dir
+                    .clone()
+                    .context("--keyserver needs --keyserver-tls-dir")?;
+                let tls = slb_keyserver::pki::client_config(&dir)?;
+                Some(slb_keyserver::KeyServerClient::new(addr, tls)?)
+            }
+        };
+        if keys.is_some() {
+            let local = store
+                .snapshot()
+                .state
+                .server_certificates
+                .values()
+                .filter(|c| !c.private_key_pem.is_empty())
+                .count();
+            if local > 0 {
+                tracing::warn!(certificates = local, "some certificates were uploaded before --keyserver and keep their private keys in this node's state; upload them again to move the keys to the key server");
+            }
+        }
 
         // Bring listeners back before the API answers, so a restarted node serves at once.
         let initial = store.snapshot();
-        reconcile_once(&dataplane, &initial, cookie_key).await;
+        reconcile_once(&dataplane, &initial, cookie_key, keys.as_ref()).await;
         let (applied_tx, applied_rx) = tokio::sync::watch::channel(initial.revision);
         let mut watch = store.subscribe();
         let dp = dataplane.clone();
+        let reconcile_keys = keys.clone();
         tokio::spawn(async move {
             while watch.changed().await.is_ok() {
                 let snapshot = watch.borrow_and_update().clone();
-                reconcile_once(&dp, &snapshot, cookie_key).await;
+                reconcile_once(&dp, &snapshot, cookie_key, reconcile_keys.as_ref()).await;
                 applied_tx.send_replace(snapshot.revision);
             }
         });
@@ -83,16 +116,18 @@ impl Node {
             zones: args.zones.clone(),
             address_pool: args.address_pool,
         };
-        let actions = Arc::new(
-            Actions::new(
-                store.clone(),
-                node,
-                Arc::new(crate::health_source::LocalHealth(dataplane.clone())),
-            )
-            .wait_for_applied(applied_rx),
+        let mut actions = Actions::new(
+            store.clone(),
+            node,
+            Arc::new(crate::health_source::LocalHealth(dataplane.clone())),
+        )
+        .wait_for_applied(applied_rx);
+        if let Some(k) = &keys {
+            actions = actions.with_key_vault(Arc::new(crate::keyserver::Vault(k.clone())));
+        }
+        let app = slb_api_router(Arc::new(actions), &credentials, &args.region).merge(
+            metrics::router(dataplane.clone(), store.clone(), keys.clone()),
         );
-        let app = slb_api_router(actions, &credentials, &args.region)
-            .merge(metrics::router(dataplane.clone(), store.clone()));
         let listener = TcpListener::bind(args.api_addr)
             .await
             .with_context(|| format!("binding the API to {}", args.api_addr))?;
@@ -133,9 +168,10 @@ async fn reconcile_once(
     dataplane: &DataPlane,
     snapshot: &slb_store::Snapshot,
     cookie_key: [u8; 32],
+    keys: Option<&Arc<slb_keyserver::KeyServerClient>>,
 ) {
     let tcp = reconcile::desired_listeners(&snapshot.state);
-    let http = reconcile::desired_http_listeners(&snapshot.state, cookie_key);
+    let http = reconcile::desired_http_listeners(&snapshot.state, cookie_key, keys);
     let mut results = dataplane.apply(tcp).await;
     results.extend(dataplane.apply_http(http).await);
     for (key, result) in results {

@@ -102,8 +102,28 @@ pub async fn upload_server(a: &Actions, p: &dyn ParamSource) -> Result<Value, Mo
     let now = Utc::now();
     let info = slb_tls::inspect_server(&chain, &key, now.timestamp())
         .map_err(|e| cert_error("ServerCertificate", e))?;
+    let id = new_id("cert");
+    // With a key server, the key goes there (durably) first and the state keeps none.
+    let key = match &a.key_vault {
+        None => key,
+        Some(vault) => {
+            let (vault, key_id) = (vault.clone(), id.clone());
+            tokio::task::spawn_blocking(move || vault.put(&key_id, &key))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+                .map_err(|e| {
+                    ModelError::new(
+                        503,
+                        "ServiceUnavailable",
+                        format!("the key server did not store the private key: {e}"),
+                    )
+                })?;
+            String::new()
+        }
+    };
     let cert = ServerCertificate {
-        id: new_id("cert"),
+        id,
         name: optional(p, "ServerCertificateName")
             .unwrap_or("")
             .to_string(),
@@ -146,10 +166,20 @@ pub async fn set_server_name(a: &Actions, p: &dyn ParamSource) -> Result<Value, 
 
 pub async fn delete_server(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let id = required(p, "ServerCertificateId")?.to_string();
+    let key_id = id.clone();
     a.write("DeleteServerCertificate", move |s| {
         s.delete_server_certificate(&id)
     })
     .await?;
+    // The certificate is gone from the state; its key on the key server is now unused.
+    // If the key server cannot be told, the key stays there unused, which is logged.
+    if let Some(vault) = a.key_vault.clone() {
+        let id = key_id.clone();
+        let r = tokio::task::spawn_blocking(move || vault.delete(&id)).await;
+        if let Err(e) = r.map_err(|e| e.to_string()).and_then(|r| r) {
+            tracing::warn!(certificate = %key_id, error = %e, "the key server kept the deleted certificate's key");
+        }
+    }
     Ok(json!({}))
 }
 

@@ -9,6 +9,7 @@ mod certificates;
 mod domain_extensions;
 mod health;
 mod http_listeners;
+mod key_vault;
 mod listeners;
 mod load_balancers;
 mod regions;
@@ -24,6 +25,7 @@ use slb_model::{ModelError, State};
 use slb_store::{Store, StoreError};
 
 pub use health::{BackendHealth, HealthSource};
+pub use key_vault::KeyVault;
 
 /// The node facts actions need besides the store.
 #[derive(Debug, Clone)]
@@ -102,6 +104,8 @@ pub struct Actions {
     /// The revision the data plane has applied; writes wait for it so that a listener
     /// is accepting once StartLoadBalancerListener has answered.
     applied: Option<tokio::sync::watch::Receiver<u64>>,
+    /// Set when private keys live on a key server instead of in the state.
+    key_vault: Option<Arc<dyn KeyVault>>,
 }
 
 impl Actions {
@@ -112,7 +116,14 @@ impl Actions {
             node,
             health,
             applied: None,
+            key_vault: None,
         }
+    }
+
+    /// Sends uploaded private keys to `vault`; the state keeps certificates only.
+    pub fn with_key_vault(mut self, vault: Arc<dyn KeyVault>) -> Self {
+        self.key_vault = Some(vault);
+        self
     }
 
     /// Makes every successful write wait (up to [`APPLY_WAIT`]) until the data plane reports

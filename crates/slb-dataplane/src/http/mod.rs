@@ -16,6 +16,7 @@ mod route;
 mod runtime;
 mod sticky;
 mod tail;
+mod tls_accept;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;

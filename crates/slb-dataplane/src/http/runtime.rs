@@ -47,7 +47,7 @@ pub(crate) struct HttpShared {
     pub access_log: Option<Arc<dyn AccessLog>>,
     pub local_addr: Mutex<SocketAddr>,
     /// HTTPS: the TLS configuration new handshakes use (swapped on rotation).
-    pub tls: arc_swap::ArcSwapOption<tokio_rustls::rustls::ServerConfig>,
+    pub tls: arc_swap::ArcSwapOption<super::tls_accept::TlsTermination>,
 }
 
 impl HttpShared {
@@ -92,7 +92,7 @@ impl HttpListenerRuntime {
         access_log: Option<Arc<dyn AccessLog>>,
     ) -> Result<Self, DataPlaneError> {
         let tls = match &spec.tls {
-            Some(t) => Some(slb_tls::server_config(t)?),
+            Some(t) => Some(super::tls_accept::TlsTermination::build(t)?),
             None => None,
         };
         let socket = bind_listener(spec.bind)?;
@@ -133,7 +133,7 @@ impl HttpListenerRuntime {
         // Build the new TLS configuration first: a bad certificate leaves the old one.
         let tls = if spec.tls != self.spec.tls {
             Some(match &spec.tls {
-                Some(t) => Some(slb_tls::server_config(t)?),
+                Some(t) => Some(super::tls_accept::TlsTermination::build(t)?),
                 None => None,
             })
         } else {
@@ -325,14 +325,14 @@ async fn serve_connection(
             t
         }
     };
-    let Some(config) = shared.tls.load_full() else {
+    let Some(term) = shared.tls.load_full() else {
         let client = super::h1::Client::Plain(stream);
         return super::h1::serve(client, peer, local, shared.clone(), idle).await;
     };
     // A TLS connection writes several small records in a row (handshake flight, session
     // tickets, then the response): with Nagle on, each waits for the previous one's ACK.
     let _ = stream.set_nodelay(true);
-    let handshake = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+    let handshake = super::tls_accept::handshake(&term, stream);
     let tls = match tokio::time::timeout(idle, handshake).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {

@@ -13,7 +13,9 @@ use crate::http::{echo_backend, group};
 use crate::kit::*;
 
 /// A self-signed certificate for `name`: (certificate PEM, key PEM, DER).
-fn self_signed(name: &str) -> (String, String, rustls::pki_types::CertificateDer<'static>) {
+pub(crate) fn self_signed(
+    name: &str,
+) -> (String, String, rustls::pki_types::CertificateDer<'static>) {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
     let c = CertificateParams::new(vec![name.to_string()])
         .unwrap()
@@ -23,7 +25,7 @@ fn self_signed(name: &str) -> (String, String, rustls::pki_types::CertificateDer
     (c.pem(), key.serialize_pem(), der)
 }
 
-async fn upload(
+pub(crate) async fn upload(
     d: &Daemon,
     cert: &(String, String, rustls::pki_types::CertificateDer<'static>),
 ) -> String {
@@ -38,7 +40,7 @@ async fn upload(
 
 /// GET / over TLS trusting only `root`; the response text, or an error if the handshake
 /// fails.
-async fn https_get(
+pub(crate) async fn https_get(
     ip: IpAddr,
     port: u16,
     root: &rustls::pki_types::CertificateDer<'static>,

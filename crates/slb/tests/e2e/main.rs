@@ -9,6 +9,7 @@ mod durability;
 mod health;
 mod http;
 mod https;
+mod keyserver;
 mod live_changes;
 mod resources;
 mod scheduling;
