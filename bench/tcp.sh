@@ -7,6 +7,7 @@
 #   HTTP=1 HTTP_MODE=l4 bench/tcp.sh   # ... or through a second TCP listener
 #   RUNS=3 bench/tcp.sh          # three runs back to back, medians in the table
 #   PIN=0 bench/tcp.sh           # no CPU pinning
+#   HTTP=1 TLS=1 KEYSERVER=1 SECTIONS=tls bench/tcp.sh  # HTTPS keys on a key server (own process)
 #   bench/tcp.sh table DIR       # print the table again for an earlier run (DIR = its results folder)
 #
 # What it does:
@@ -42,12 +43,15 @@ HTTP=${HTTP:-0}                         # 1 = also run HTTP_SECTIONS through a s
 HTTP_MODE=${HTTP_MODE:-l7}              # l7 = an HTTP listener (terminates HTTP, pools backends); l4 = a TCP listener
 HTTP_SECTIONS=${HTTP_SECTIONS:-"ka close"}
 TLS=${TLS:-0}                           # 1 (with HTTP=1) = also the harness's tls section through an HTTPS listener
+KEYSERVER=${KEYSERVER:-0}               # 1 = keys on `slb keyserver` (pinned with the proxy), signatures remote
 EXTRA_NAME=${EXTRA_NAME:-openslb}
 PORT_BASE=${PORT_BASE:-27000}           # must match the harness's PORT_BASE (passed through)
 SLB_TCP_PORT=${SLB_TCP_PORT:-$((PORT_BASE + 215))}
 SLB_HTTP_PORT=${SLB_HTTP_PORT:-$((PORT_BASE + 95))}
 SLB_API_PORT=${SLB_API_PORT:-$((PORT_BASE + 298))}
+SLB_KEYSERVER_PORT=${SLB_KEYSERVER_PORT:-$((PORT_BASE + 297))}
 SLB_TLS_PORT=${SLB_TLS_PORT:-$((PORT_BASE + 445))}
+SLB_TLSFULL_PORT=${SLB_TLSFULL_PORT:-$((PORT_BASE + 455))}  # HTTPS with TLSSessionResumption=off (tls_full)
 SLB_HEALTH_CHECK=${SLB_HEALTH_CHECK:-off}  # on = TCP health checks every 2 s (they also probe iperf3 -s)
 SLB_ACCESS_LOG=${SLB_ACCESS_LOG:-off}      # like the peers' configs (access_log off); a path or stdout to measure its cost
 SLB_LOG=${SLB_LOG:-warn}                # RUST_LOG of the measured node
@@ -161,7 +165,7 @@ for b in nginx haproxy wrk iperf3 jq taskset ss timeout curl; do command -v "$b"
 
 port_busy() { ss -Htln "sport = :$1" | grep -q .; }
 [[ $TLS == 1 && $HTTP != 1 ]] && die "TLS=1 needs HTTP=1 (the HTTPS listener uses the HTTP backends' group)"
-for p in "$SLB_API_PORT" "$SLB_TCP_PORT" $([[ $HTTP == 1 ]] && echo "$SLB_HTTP_PORT") $([[ $TLS == 1 ]] && echo "$SLB_TLS_PORT"); do
+for p in "$SLB_API_PORT" "$SLB_TCP_PORT" $([[ $HTTP == 1 ]] && echo "$SLB_HTTP_PORT") $([[ $TLS == 1 ]] && echo "$SLB_TLS_PORT $SLB_TLSFULL_PORT") $([[ $KEYSERVER == 1 ]] && echo "$SLB_KEYSERVER_PORT"); do
     port_busy "$p" && die "127.0.0.1:$p is already in use by another process (ss -tlnp); pick another PORT_BASE or SLB_*_PORT"
 done
 
@@ -197,10 +201,30 @@ stop_prep() {
     wait "$PREP_PID" 2>/dev/null
     PREP_PID=""
 }
-trap 'stop_prep' EXIT
-trap 'stop_prep; exit 130' INT TERM HUP
+KS_PID=""
+stop_keyserver() {
+    [[ -n $KS_PID ]] || return 0
+    kill -TERM "$KS_PID" 2>/dev/null
+    local i; for i in $(seq 1 100); do kill -0 "$KS_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$KS_PID" 2>/dev/null && kill -KILL "$KS_PID" 2>/dev/null
+    wait "$KS_PID" 2>/dev/null
+    KS_PID=""
+}
+trap 'stop_prep; stop_keyserver' EXIT
+trap 'stop_prep; stop_keyserver; exit 130' INT TERM HUP
 
 SERVE_ARGS=(serve --data-dir "$DATA" --api-addr "127.0.0.1:$SLB_API_PORT" --region local --zone local-a --zone local-b --address-pool 127.0.0.1/32 --access-log "$SLB_ACCESS_LOG")
+if [[ $KEYSERVER == 1 ]]; then
+    # The key server on the proxy's CPU, so that the proxy CPU column plus the key server's
+    # CPU (reported below) is the whole cost of a remote-key handshake on this machine.
+    KS_DATA=$OUT/keyserver-data
+    KS_PIN=(); [[ ${PIN:-1} == 1 ]] && KS_PIN=(taskset -c 1)
+    RUST_LOG=info "${KS_PIN[@]}" "$SLB_BIN" keyserver --listen "127.0.0.1:$SLB_KEYSERVER_PORT" --data-dir "$KS_DATA" >"$OUT/keyserver.log" 2>&1 &
+    KS_PID=$!
+    for i in $(seq 1 100); do [[ -s $KS_DATA/keyserver.addr ]] && break; sleep 0.1; done
+    [[ -s $KS_DATA/keyserver.addr ]] || die "slb keyserver did not start (log: $OUT/keyserver.log)"
+    SERVE_ARGS+=(--keyserver "127.0.0.1:$SLB_KEYSERVER_PORT" --keyserver-tls-dir "$KS_DATA/pki")
+fi
 log "preparing $DATA: slb ${SERVE_ARGS[*]}"
 RUST_LOG=info "$SLB_BIN" "${SERVE_ARGS[@]}" >"$OUT/prepare-serve.log" 2>&1 &
 PREP_PID=$!
@@ -271,6 +295,12 @@ if [[ $HTTP == 1 ]]; then
             --HealthCheck "$SLB_HEALTH_CHECK" --ServerCertificateId "$CERT" \
             --TLSCipherPolicy tls_cipher_policy_1_2_strict_with_1_3 >/dev/null
         call StartLoadBalancerListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_TLS_PORT" >/dev/null
+        # The same with resumption off, for the harness's full-handshake test (tls_full).
+        call CreateLoadBalancerHTTPSListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_TLSFULL_PORT" \
+            --VServerGroupId "$GROUP" --Bandwidth -1 --Scheduler rr --StickySession off --Gzip off \
+            --HealthCheck "$SLB_HEALTH_CHECK" --ServerCertificateId "$CERT" \
+            --TLSCipherPolicy tls_cipher_policy_1_2_strict_with_1_3 --TLSSessionResumption off >/dev/null
+        call StartLoadBalancerListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_TLSFULL_PORT" >/dev/null
     fi
 fi
 # a record of what was measured (not needed for the run, so failures here are not fatal)
@@ -299,9 +329,7 @@ env_vars=(EXTRA_NAME="$EXTRA_NAME" EXTRA_CMD="$EXTRA_CMD" EXTRA_TCP_PORT="$SLB_T
           SECTIONS="$SECTIONS" RUNS="$RUNS" QUIET_WAIT="$QUIET_WAIT" RETRIES="$RETRIES" DUR="$DUR"
           PORT_BASE="$PORT_BASE" RUN_DIR="$RUN_DIR" RESULTS_DIR="$OUT")
 [[ $HTTP == 1 ]] && env_vars+=(EXTRA_HTTP_PORT="$SLB_HTTP_PORT")
-# No EXTRA_TLSFULL_PORT: an HTTPS listener always allows session resumption (Alibaba has no
-# switch for it), so the harness's full-handshake row has no OpenSLB entry.
-[[ $TLS == 1 ]] && env_vars+=(EXTRA_TLS_PORT="$SLB_TLS_PORT")
+[[ $TLS == 1 ]] && env_vars+=(EXTRA_TLS_PORT="$SLB_TLS_PORT" EXTRA_TLSFULL_PORT="$SLB_TLSFULL_PORT")
 log "harness: SECTIONS='$SECTIONS' RUNS=$RUNS PIN=${PIN:-1}, at most ${TIMEOUT}s; raw output in $OUT"
 env "${env_vars[@]}" timeout --kill-after=30 "$TIMEOUT" "${PEERS_RUN[@]}" run </dev/null >"$OUT/peers-summary.md" 2>"$OUT/peers.log"
 rc=$?
@@ -310,11 +338,21 @@ grep -E '^\[..:..:..\] (tcp|ka|close|ERROR|machine|foreign)' "$OUT/peers.log" >&
 
 mapfile -t tsvs < <(find "$OUT" -name results.tsv | sort)
 (( ${#tsvs[@]} > 0 )) || die "no results.tsv produced (log: $OUT/peers.log)"
+ks_line=""
+if [[ -n $KS_PID ]]; then
+    # utime + stime (clock ticks) of the key server over the whole run, and its signature count
+    ks_ticks=$(awk '{print $14 + $15}' "/proc/$KS_PID/stat" 2>/dev/null)
+    stop_keyserver
+    ks_sigs=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/keyserver.log" | grep -o 'signatures=[0-9]*' | tail -1 | cut -d= -f2)
+    ks_line=$(awk -v t="${ks_ticks:-0}" -v hz="$(getconf CLK_TCK)" -v n="${ks_sigs:-0}" 'BEGIN {
+        s = t / hz; printf "key server (pinned with the proxy): %d signatures, %.2f CPU s over the run, %s per signature", n, s, (n > 0 ? sprintf("%.0f us", s * 1e6 / n) : "-") }')
+fi
 {
     echo "# bench/tcp.sh $STAMP: OpenSLB TCP listener vs nginx stream vs HAProxy mode tcp vs direct"
     grep -h '^# \(peers.sh\|versions\|pinning\)' "${tsvs[0]}"
     sed 's/^/# /' "$OUT/versions.txt"
     table "${tsvs[@]}"
+    [[ -n $ks_line ]] && echo "$ks_line"
 } | tee "$OUT/table.md"
 log "table: $OUT/table.md; harness summary (all CPU columns): $OUT/peers-summary.md"
 exit "$rc"

@@ -35,6 +35,7 @@ fn tls(cert: &Cert, policy: &str, h2: bool) -> TlsSettings {
         client_ca_pem: None,
         policy: policy.into(),
         http2: h2,
+        resumption: true,
         sni: Vec::new(),
     }
 }
@@ -219,6 +220,47 @@ async fn policy_versions_enforced() {
     assert!(get(&mut s, "/").await.unwrap().starts_with("HTTP/1.1 200"));
     let mut s = connect(&tls13, with13, "a.test").await.unwrap();
     assert!(get(&mut s, "/").await.unwrap().starts_with("HTTP/1.1 200"));
+    dp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_resumption_follows_the_listener_setting() {
+    let b = HttpBackend::start("b").await;
+    let cert = self_signed("a.test");
+    let dp = DataPlane::new();
+    let policy = "tls_cipher_policy_1_2_strict_with_1_3";
+    let on = https_spec(124, &b, tls(&cert, policy, false));
+    let mut off_tls = tls(&cert, policy, false);
+    off_tls.resumption = false;
+    let off = https_spec(125, &b, off_tls);
+    let (kon, koff) = (on.key.clone(), off.key.clone());
+    for (k, r) in dp.apply_http(vec![on, off]).await {
+        r.unwrap_or_else(|e| panic!("{k}: {e}"));
+    }
+    for (key, versions, resumes) in [
+        (&kon, &[&rustls::version::TLS13][..], true),
+        (&kon, &[&rustls::version::TLS12][..], true),
+        (&koff, &[&rustls::version::TLS13][..], false),
+        (&koff, &[&rustls::version::TLS12][..], false),
+    ] {
+        let addr = dp.local_addr(key).unwrap();
+        // One client configuration, so its session cache carries over.
+        let c = client(&cert.2, &[], versions, None);
+        let mut kinds = Vec::new();
+        for _ in 0..2 {
+            let mut s = connect(&c, addr, "a.test").await.unwrap();
+            // The response makes the client read the TLS 1.3 tickets sent after the handshake.
+            assert!(get(&mut s, "/").await.unwrap().starts_with("HTTP/1.1 200"));
+            kinds.push(s.get_ref().1.handshake_kind().unwrap());
+        }
+        let expected = if resumes {
+            rustls::HandshakeKind::Resumed
+        } else {
+            rustls::HandshakeKind::Full
+        };
+        assert_eq!(kinds[0], rustls::HandshakeKind::Full);
+        assert_eq!(kinds[1], expected, "{key} {versions:?}");
+    }
     dp.shutdown().await;
 }
 

@@ -2,6 +2,7 @@
 //! the shared CA, with keys from its [`KeyStore`].
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ pub async fn serve(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
+    // Signatures made, logged at shutdown (the benchmark divides CPU time by it).
+    let signed = Arc::new(AtomicU64::new(0));
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -36,11 +39,15 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => return Ok(()),
+            _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
+                tracing::info!(signatures = signed.load(Ordering::Relaxed), "key server stopped");
+                return Ok(());
+            }
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let store = store.clone();
+        let signed = signed.clone();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
@@ -50,14 +57,19 @@ pub async fn serve(
                 }
                 Err(_) => return,
             };
-            if let Err(e) = connection(tls, peer, &store).await {
+            if let Err(e) = connection(tls, peer, &store, &signed).await {
                 tracing::debug!(%peer, error = %e, "key server connection ended");
             }
         });
     }
 }
 
-async fn connection<S>(mut s: S, peer: SocketAddr, store: &Arc<KeyStore>) -> std::io::Result<()>
+async fn connection<S>(
+    mut s: S,
+    peer: SocketAddr,
+    store: &Arc<KeyStore>,
+    signed: &AtomicU64,
+) -> std::io::Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -74,7 +86,7 @@ where
         let mut body = vec![0u8; len];
         s.read_exact(&mut body).await?;
         let response = match proto::decode_request(&body) {
-            Ok(request) => handle(request, peer, store).await,
+            Ok(request) => handle(request, peer, store, signed).await,
             Err(e) => Response::error(Status::BadRequest, e.to_string()),
         };
         s.write_all(&proto::encode_response(&response)).await?;
@@ -82,8 +94,13 @@ where
     }
 }
 
-/// One request's answer.
-pub async fn handle(request: Request, peer: SocketAddr, store: &Arc<KeyStore>) -> Response {
+/// One request's answer; `signed` counts signatures made.
+pub async fn handle(
+    request: Request,
+    peer: SocketAddr,
+    store: &Arc<KeyStore>,
+    signed: &AtomicU64,
+) -> Response {
     match request {
         Request::Sign {
             id,
@@ -100,10 +117,13 @@ pub async fn handle(request: Request, peer: SocketAddr, store: &Arc<KeyStore>) -
                 );
             };
             match signer.sign(&message) {
-                Ok(signature) => Response {
-                    status: Status::Ok,
-                    payload: signature,
-                },
+                Ok(signature) => {
+                    signed.fetch_add(1, Ordering::Relaxed);
+                    Response {
+                        status: Status::Ok,
+                        payload: signature,
+                    }
+                }
                 Err(e) => Response::error(Status::Failed, e.to_string()),
             }
         }

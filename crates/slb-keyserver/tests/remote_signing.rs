@@ -150,6 +150,7 @@ fn remote_settings(client: &Arc<KeyServerClient>, id: &str, chain: &str) -> TlsS
         client_ca_pem: None,
         policy: "tls_cipher_policy_1_2_strict_with_1_3".into(),
         http2: false,
+        resumption: true,
         sni: Vec::new(),
     }
 }

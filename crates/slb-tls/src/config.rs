@@ -47,6 +47,8 @@ pub struct TlsSettings {
     pub policy: String,
     /// Offer `h2` by ALPN (besides `http/1.1`).
     pub http2: bool,
+    /// Let clients resume sessions; off makes every connection a full handshake.
+    pub resumption: bool,
     /// Certificates chosen by the client's SNI name (domain extensions).
     pub sni: Vec<SniCertificate>,
 }
@@ -213,6 +215,10 @@ pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, ConfigError> 
         }
     };
     let mut config = builder.with_cert_resolver(Arc::new(resolver));
+    if !s.resumption {
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+    }
     config.alpn_protocols = if s.http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
@@ -232,6 +238,7 @@ mod tests {
             client_ca_pem: None,
             policy: policy.into(),
             http2: true,
+            resumption: true,
             sni: Vec::new(),
         }
     }

@@ -194,6 +194,7 @@ fn tls_settings(
         client_ca_pem,
         policy: h.tls_cipher_policy.clone(),
         http2: h.enable_http2,
+        resumption: h.session_resumption,
         sni: state
             .domain_extensions_of(&l.key)
             .filter_map(|d| {

@@ -126,6 +126,7 @@ fn collect(p: &dyn ParamSource) -> BTreeMap<String, String> {
         "CACertificateId",
         "TLSCipherPolicy",
         "EnableHttp2",
+        "TLSSessionResumption",
     ];
     NAMES
         .iter()

@@ -162,6 +162,7 @@ pub fn http_listener(l: &Listener) -> Value {
         v["ServerCertificateId"] = json!(h.server_certificate_id);
         v["TLSCipherPolicy"] = json!(h.tls_cipher_policy);
         v["EnableHttp2"] = json!(on_off_str(h.enable_http2));
+        v["TLSSessionResumption"] = json!(on_off_str(h.session_resumption));
         if let Some(ca) = &h.ca_certificate_id {
             v["CACertificateId"] = json!(ca);
         }
@@ -314,6 +315,7 @@ fn http_listener_entry(l: &Listener) -> Value {
             "CACertificateId",
             "TLSCipherPolicy",
             "EnableHttp2",
+            "TLSSessionResumption",
         ] {
             if let Some(x) = flat.get(k) {
                 config.insert(k.to_string(), x.clone());

@@ -119,6 +119,7 @@ async fn https_listener_terminates_tls_and_rotates_its_certificate() {
         .await;
     assert_eq!(attr["ServerCertificateId"], first_id.as_str());
     assert_eq!(attr["EnableHttp2"], "on");
+    assert_eq!(attr["TLSSessionResumption"], "on");
     assert_eq!(
         attr["TLSCipherPolicy"],
         "tls_cipher_policy_1_2_strict_with_1_3"
