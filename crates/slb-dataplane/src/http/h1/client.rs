@@ -118,6 +118,30 @@ impl AsyncWrite for ClientStream {
         }
     }
 
+    /// One `writev` for several buffers: rustls hands over each TLS record as its own
+    /// buffer, and written one by one each would leave as its own TCP segment (a resumed
+    /// TLS 1.3 handshake's flight is three records, its tickets two more).
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if let State::Raw(s) = &mut this.0 {
+            if let Some(r) = raw_attempt(s.write_vectored(bufs)) {
+                return Poll::Ready(r);
+            }
+        }
+        match this.registered() {
+            Ok(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &mut self.get_mut().0 {
             State::Tokio(s) => Pin::new(s).poll_flush(cx),
@@ -205,6 +229,24 @@ impl AsyncWrite for Client {
         }
     }
 
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Tls(t) => Pin::new(t.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Plain(s) => s.is_write_vectored(),
+            Self::Tls(t) => t.is_write_vectored(),
+        }
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_flush(cx),
@@ -257,5 +299,29 @@ mod tests {
         let (buf, registered) = reader.await.unwrap();
         assert_eq!(&buf, b"later");
         assert!(registered);
+    }
+
+    /// Several buffers (TLS records, from rustls) leave in one write, raw or registered.
+    #[tokio::test]
+    async fn vectored_writes_take_every_buffer_at_once() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = tokio::net::TcpStream::connect(l.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (s, _) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        let mut c = ClientStream::new(s);
+        assert!(c.is_write_vectored());
+        let bufs = [
+            io::IoSlice::new(b"one "),
+            io::IoSlice::new(b"two "),
+            io::IoSlice::new(b"three"),
+        ];
+        assert_eq!(c.write_vectored(&bufs).await.unwrap(), 13);
+        c.registered().unwrap();
+        assert_eq!(c.write_vectored(&bufs).await.unwrap(), 13);
+        let mut got = [0u8; 26];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"one two threeone two three");
     }
 }
