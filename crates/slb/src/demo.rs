@@ -47,6 +47,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         access_log: None,
         keyserver: None,
         keyserver_tls_dir: None,
+        keyserver_listen: None,
     })
     .await?;
     let client = Client::new(

@@ -2,7 +2,7 @@
 //! identities it and its nodes authenticate each other with.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -64,15 +64,48 @@ pub async fn run(args: KeyserverArgs) -> Result<()> {
         return Ok(());
     }
     let args = args.run;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let tls_dir = match args.tls_dir.clone() {
+    let ks = start(args.listen, &args.data_dir, args.tls_dir.clone()).await?;
+    crate::serve::wait_for_signal().await?;
+    tracing::info!("key server shutting down");
+    ks.stop().await
+}
+
+/// A key server role running in this process (`slb keyserver`, or in `slb serve` with
+/// `--keyserver-listen`).
+pub struct RunningKeyServer {
+    /// The bound address (also written to `DATA_DIR/keyserver.addr`).
+    pub addr: SocketAddr,
+    /// Where `ca.crt` and the node identity nodes need are.
+    pub tls_dir: PathBuf,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningKeyServer {
+    /// Stops accepting and waits for the accept loop to end.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Starts the key server role: keys in `DATA_DIR/keys.redb`, identities from `tls_dir`
+/// (default `DATA_DIR/pki`, created with a new CA when it holds no `ca.crt`).
+pub async fn start(
+    listen: SocketAddr,
+    data_dir: &Path,
+    tls_dir: Option<PathBuf>,
+) -> Result<RunningKeyServer> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let tls_dir = match tls_dir {
         Some(d) => d,
         None => {
-            let d = args.data_dir.join("pki");
+            let d = data_dir.join("pki");
             if !d.join(pki::CA_CERT).exists() {
                 let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-                let ip = args.listen.ip();
+                let ip = listen.ip();
                 if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
                     names.push(ip.to_string());
                 }
@@ -83,23 +116,24 @@ pub async fn run(args: KeyserverArgs) -> Result<()> {
         }
     };
     let tls = pki::server_config(&tls_dir)?;
-    let key_file = args.data_dir.join("keys.redb");
+    let key_file = data_dir.join("keys.redb");
     let store = Arc::new(
         KeyStore::open(&key_file).with_context(|| format!("opening {}", key_file.display()))?,
     );
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding the key server to {}", args.listen))?;
+        .with_context(|| format!("binding the key server to {listen}"))?;
     let addr = listener.local_addr()?;
-    std::fs::write(args.data_dir.join("keyserver.addr"), addr.to_string())?;
+    std::fs::write(data_dir.join("keyserver.addr"), addr.to_string())?;
     tracing::info!(%addr, keys = store.len(), tls_dir = %tls_dir.display(), "OpenSLB key server started");
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(slb_keyserver::server::serve(listener, tls, store, stopped));
-    crate::serve::wait_for_signal().await?;
-    tracing::info!("key server shutting down");
-    let _ = stop.send(true);
-    server.await??;
-    Ok(())
+    let task = tokio::spawn(slb_keyserver::server::serve(listener, tls, store, stopped));
+    Ok(RunningKeyServer {
+        addr,
+        tls_dir,
+        stop,
+        task,
+    })
 }
 
 /// The key server as the API's key vault: uploads go there, never into the state.

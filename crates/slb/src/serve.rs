@@ -40,12 +40,17 @@ pub struct ServeArgs {
     /// Key server (`host:port`) holding the private keys: uploaded keys go there and every
     /// handshake's signature is computed there. Without it, keys stay in this node's state
     /// and handshakes sign in-process (the single-node default).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "keyserver_listen")]
     pub keyserver: Option<String>,
     /// Directory with `ca.crt`, `node.crt` and `node.key` (from `slb keyserver pki`, or the
     /// key server's `DATA_DIR/pki`) for the mutual TLS to the key server.
     #[arg(long, requires = "keyserver")]
     pub keyserver_tls_dir: Option<PathBuf>,
+    /// Also run the key server role in this process, on this address: this node's keys go
+    /// to `DATA_DIR/keyserver/keys.redb` (not its state) and other nodes can use it with
+    /// `--keyserver` and the identities in `DATA_DIR/keyserver/pki`.
+    #[arg(long)]
+    pub keyserver_listen: Option<SocketAddr>,
 }
 
 /// A running node: what tests and the demo need to reach it.
@@ -72,15 +77,35 @@ impl Node {
             None => (DataPlane::new(), None),
         };
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-        let keys = match &args.keyserver {
+        let own_keyserver = match args.keyserver_listen {
+            Some(listen) => {
+                Some(crate::keyserver::start(listen, &args.data_dir.join("keyserver"), None).await?)
+            }
             None => None,
-            Some(addr) => {
+        };
+        let keyserver = match (&own_keyserver, &args.keyserver) {
+            (Some(ks), _) => {
+                // A wildcard listen address is reached (and certified) as 127.0.0.1.
+                let mut addr = ks.addr;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                Some((addr.to_string(), ks.tls_dir.clone()))
+            }
+            (None, Some(addr)) => {
                 let dir = args
                     .keyserver_tls_dir
                     .clone()
                     .context("--keyserver needs --keyserver-tls-dir")?;
+                Some((addr.clone(), dir))
+            }
+            (None, None) => None,
+        };
+        let keys = match keyserver {
+            None => None,
+            Some((addr, dir)) => {
                 let tls = slb_keyserver::pki::client_config(&dir)?;
-                Some(slb_keyserver::KeyServerClient::new(addr, tls)?)
+                Some(slb_keyserver::KeyServerClient::new(&addr, tls)?)
             }
         };
         if keys.is_some() {
@@ -146,6 +171,9 @@ impl Node {
             dp.shutdown().await;
             if let Some(flush) = flush_log {
                 flush();
+            }
+            if let Some(ks) = own_keyserver {
+                ks.stop().await?;
             }
             Ok(())
         });

@@ -105,27 +105,7 @@ async fn handshakes_sign_on_the_key_server_and_survive_its_outage() {
         &key_body(&cert.1)[0]
     ));
 
-    let (lb, ip) = d.create_lb().await;
-    let g = group(&d, &lb, &[echo_backend("remote-key").await]).await;
-    d.ok(
-        "CreateLoadBalancerHTTPSListener",
-        &[
-            ("LoadBalancerId", &lb),
-            ("ListenerPort", "8443"),
-            ("VServerGroupId", &g),
-            ("HealthCheck", "off"),
-            ("Bandwidth", "-1"),
-            ("StickySession", "off"),
-            ("ServerCertificateId", &cert_id),
-            ("TLSCipherPolicy", "tls_cipher_policy_1_2_strict_with_1_3"),
-        ],
-    )
-    .await;
-    d.ok(
-        "StartLoadBalancerListener",
-        &[("LoadBalancerId", &lb), ("ListenerPort", "8443")],
-    )
-    .await;
+    let ip = https_listener(&d, &cert_id, "remote-key").await;
 
     // Each https_get is a new client configuration, so a full handshake.
     for _ in 0..3 {
@@ -169,4 +149,72 @@ async fn handshakes_sign_on_the_key_server_and_survive_its_outage() {
         "handshakes recover once the key server is back"
     );
     upload(&d, &other).await;
+}
+
+async fn https_listener(d: &Daemon, cert_id: &str, name: &str) -> std::net::IpAddr {
+    let (lb, ip) = d.create_lb().await;
+    let g = group(d, &lb, &[echo_backend(name).await]).await;
+    d.ok(
+        "CreateLoadBalancerHTTPSListener",
+        &[
+            ("LoadBalancerId", &lb),
+            ("ListenerPort", "8443"),
+            ("VServerGroupId", &g),
+            ("HealthCheck", "off"),
+            ("Bandwidth", "-1"),
+            ("StickySession", "off"),
+            ("ServerCertificateId", cert_id),
+            ("TLSCipherPolicy", "tls_cipher_policy_1_2_strict_with_1_3"),
+        ],
+    )
+    .await;
+    d.ok(
+        "StartLoadBalancerListener",
+        &[("LoadBalancerId", &lb), ("ListenerPort", "8443")],
+    )
+    .await;
+    ip
+}
+
+/// `slb serve --keyserver-listen`: the node runs the key server role itself, keeps its own
+/// keys there rather than in its state, and a second node uses it like a standalone one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_can_run_the_key_server_for_itself_and_others() {
+    let first = Daemon::start_with("127.61.82.0/24", &["--keyserver-listen", "127.0.0.1:0"]).await;
+    let ks_dir = first.dir.join("keyserver");
+    let addr = std::fs::read_to_string(ks_dir.join("keyserver.addr")).unwrap();
+    let cert = self_signed("secure.test");
+    let cert_id = upload(&first, &cert).await;
+    let line = &key_body(&cert.1)[0];
+    assert!(!file_contains(&first.dir.join("slb.redb"), line));
+    assert!(file_contains(&ks_dir.join("keys.redb"), line));
+    let ip = https_listener(&first, &cert_id, "in-process").await;
+    let out = https_get(ip, 8443, &cert.2)
+        .await
+        .expect("TLS via the in-process key server");
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+
+    let second = Daemon::start_with(
+        "127.61.83.0/24",
+        &[
+            "--keyserver",
+            addr.trim(),
+            "--keyserver-tls-dir",
+            ks_dir.join("pki").to_str().unwrap(),
+        ],
+    )
+    .await;
+    let cert2 = self_signed("secure.test");
+    let cert2_id = upload(&second, &cert2).await;
+    assert!(file_contains(
+        &ks_dir.join("keys.redb"),
+        &key_body(&cert2.1)[0]
+    ));
+    let ip2 = https_listener(&second, &cert2_id, "second-node").await;
+    let out = https_get(ip2, 8443, &cert2.2)
+        .await
+        .expect("TLS via the first node's key server");
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    let m = second.metrics().await;
+    assert!(metric(&m, "slb_keyserver_signatures_total") >= 1.0, "{m}");
 }
