@@ -353,6 +353,75 @@ async fn rotation_applies_to_new_handshakes_and_keeps_established_connections() 
     dp.shutdown().await;
 }
 
+/// Certificates rotated back and forth while clients keep opening connections: every
+/// handshake and request succeeds, and both certificates are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_under_load_fails_no_request() {
+    let b = HttpBackend::start("b").await;
+    let certs = [self_signed("a.test"), self_signed("a.test")];
+    let dp = DataPlane::new();
+    let policy = "tls_cipher_policy_1_2_strict_with_1_3";
+    let spec = https_spec(128, &b, tls(&certs[0], policy, false));
+    let addr = start(&dp, spec.clone()).await;
+    let mut roots = RootCertStore::empty();
+    for c in &certs {
+        roots.add(c.2.clone()).unwrap();
+    }
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let trusts_both = TlsConnector::from(Arc::new(config));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (c, stop) = (trusts_both.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let (mut ok, mut failed, mut seen) = (0u32, 0u32, Vec::new());
+            // Bounded: at most 2,000 connections per client, or until told to stop.
+            for _ in 0..2_000 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                match connect(&c, addr, "a.test").await {
+                    Ok(mut s) => {
+                        let leaf = s.get_ref().1.peer_certificates().unwrap()[0].clone();
+                        match get(&mut s, "/").await {
+                            Ok(r) if r.starts_with("HTTP/1.1 200") => ok += 1,
+                            _ => failed += 1,
+                        }
+                        if !seen.contains(&leaf) {
+                            seen.push(leaf);
+                        }
+                    }
+                    Err(_) => failed += 1,
+                }
+            }
+            (ok, failed, seen)
+        }));
+    }
+    for i in 1..=10 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let mut rotated = spec.clone();
+        rotated.tls = Some(tls(&certs[i % 2], policy, false));
+        assert_eq!(start(&dp, rotated).await, addr);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed, mut seen) = (0, 0, Vec::new());
+    for c in clients {
+        let (o, f, s) = c.await.unwrap();
+        ok += o;
+        failed += f;
+        seen.extend(s);
+    }
+    assert_eq!(failed, 0, "{ok} requests succeeded");
+    assert!(ok > 20, "{ok} requests");
+    assert!(seen.contains(&certs[0].2) && seen.contains(&certs[1].2));
+    dp.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sni_picks_exact_then_wildcard_then_the_listener_certificate() {
     let b = HttpBackend::start("b").await;
