@@ -8,11 +8,13 @@
 //! - [`sched`]: backend schedulers (`wrr`, `wlc`, `rr`, `sch`, `tch`) behind [`Scheduler`].
 //! - [`health`]: rise/fall threshold state machine for health-check results.
 //! - [`persistence`]: source-IP session persistence table with expiry.
+//! - [`proxy_protocol`]: PROXY protocol v2 headers (encode and decode).
 //! - [`http_codes`]: parsing of Alibaba `HealthCheckHttpCode` into a status-class set.
 
 pub mod health;
 pub mod http_codes;
 pub mod persistence;
+pub mod proxy_protocol;
 pub mod sched;
 
 pub use health::{HealthStatus, HealthTracker};

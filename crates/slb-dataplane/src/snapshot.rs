@@ -46,6 +46,7 @@ pub(crate) struct Snapshot {
     pub persistence_timeout: Duration,
     pub established_timeout: Duration,
     pub connect_timeout: Duration,
+    pub proxy_protocol: bool,
 }
 
 impl Snapshot {
@@ -84,6 +85,7 @@ impl Snapshot {
             health_enabled: spec.health.is_some(),
             persistence_timeout: spec.persistence_timeout,
             established_timeout: spec.established_timeout,
+            proxy_protocol: spec.proxy_protocol,
             connect_timeout: if spec.connect_timeout.is_zero() {
                 DEFAULT_CONNECT_TIMEOUT
             } else {
@@ -187,6 +189,7 @@ mod tests {
             established_timeout: Duration::from_secs(900),
             connect_timeout: Duration::ZERO,
             drain_timeout: None,
+            proxy_protocol: false,
         }
     }
 
@@ -262,6 +265,7 @@ mod wlc_tests {
                 established_timeout: Duration::from_secs(900),
                 connect_timeout: Duration::ZERO,
                 drain_timeout: None,
+                proxy_protocol: false,
             };
             let snap = Snapshot::build(&spec, |_| BackendState::new());
             let idle = n - 1;

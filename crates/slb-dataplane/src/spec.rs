@@ -86,6 +86,9 @@ pub struct ListenerSpec {
     /// connections to a removed backend are closed at once, while connections of a removed
     /// listener are left to finish by themselves.
     pub drain_timeout: Option<std::time::Duration>,
+    /// Send a PROXY protocol v2 header with the client's address at the start of every
+    /// backend connection (Alibaba `ProxyProtocolV2Enabled`).
+    pub proxy_protocol: bool,
 }
 
 /// One backend server of a listener.

@@ -178,7 +178,7 @@ impl Listener {
         }
         if let Some(v) = optional(p, "ProxyProtocolV2Enabled") {
             self.proxy_protocol_v2 = match v {
-                "true" => return Err(unsupported("ProxyProtocolV2Enabled", "Proxy Protocol v2")),
+                "true" => true,
                 "false" => false,
                 _ => {
                     return Err(ModelError::invalid_parameter(

@@ -141,6 +141,7 @@ fn compile(state: &State, l: &Listener, address: IpAddr) -> ListenerSpec {
         persistence_timeout: Duration::from_secs(l.persistence_timeout.into()),
         established_timeout: Duration::from_secs(l.established_timeout.into()),
         connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        proxy_protocol: l.proxy_protocol_v2,
         drain_timeout: l
             .connection_drain
             .then(|| Duration::from_secs(l.connection_drain_timeout.into())),

@@ -91,6 +91,7 @@ impl HttpSnapshot {
                 established_timeout: std::time::Duration::ZERO,
                 connect_timeout: std::time::Duration::ZERO,
                 drain_timeout: None,
+                proxy_protocol: false,
             };
             Snapshot::build(&tcp, |addr| {
                 states

@@ -7,6 +7,9 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::listener::ListenerShared;
+use slb_core::proxy_protocol::{self, Transport};
+use tokio::io::AsyncWriteExt;
+
 use crate::tcp::{connect, relay};
 
 /// Pause after an accept error (e.g. out of file descriptors) before accepting again, so
@@ -52,15 +55,24 @@ async fn serve(client: TcpStream, shared: Arc<ListenerShared>) {
     };
     let _ = client.set_nodelay(true);
     // The snapshot is read once; the connection then holds only what it needs.
-    let (established_timeout, connected) = {
+    let (established_timeout, proxy_protocol, connected) = {
         let snap = shared.snapshot.load_full();
         let connected = connect::connect_backend(&snap, &shared, peer, local).await;
-        (snap.established_timeout, connected)
+        (snap.established_timeout, snap.proxy_protocol, connected)
     };
-    let Some(connected) = connected else {
+    let Some(mut connected) = connected else {
         tracing::debug!(listener = %shared.key, %peer, "no backend reachable; closing client");
         return;
     };
+    if proxy_protocol {
+        // Before any client byte: the backend learns who the client is.
+        let mut header = [0u8; proxy_protocol::MAX_ENCODED_LEN];
+        let n = proxy_protocol::encode(Transport::Stream, peer, local, &mut header);
+        if let Err(e) = connected.stream.write_all(&header[..n]).await {
+            tracing::debug!(listener = %shared.key, %peer, backend = %connected.addr, error = %e, "PROXY header not sent");
+            return;
+        }
+    }
     let closed = connected.guard.state().closed();
     let end = relay::relay(client, connected.stream, m, established_timeout, closed).await;
     match end {

@@ -168,6 +168,7 @@ pub fn spec(port: u16, backends: Vec<BackendSpec>, scheduler: SchedulerKind) -> 
         established_timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(1),
         drain_timeout: None,
+        proxy_protocol: false,
     }
 }
 

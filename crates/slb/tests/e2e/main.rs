@@ -11,5 +11,6 @@ mod http;
 mod https;
 mod keyserver;
 mod live_changes;
+mod proxy_protocol;
 mod resources;
 mod scheduling;
