@@ -15,6 +15,7 @@ use crate::listener::{ListenerRuntime, ListenerShared};
 use crate::metrics::{self, ListenerMetrics, Sample, FAMILIES};
 use crate::spec::{
     HttpListenerSpec, ListenerKey, ListenerSpec, PROTOCOL_HTTP, PROTOCOL_HTTPS, PROTOCOL_TCP,
+    PROTOCOL_UDP,
 };
 
 /// Health of one backend of one listener, as `DescribeHealthStatus` reports it.
@@ -152,7 +153,7 @@ impl DataPlane {
         for spec in specs {
             if !seen.insert(spec.key.clone()) {
                 results.push(Some((spec.key, Err(DataPlaneError::DuplicateListener))));
-            } else if spec.key.protocol != PROTOCOL_TCP {
+            } else if spec.key.protocol != PROTOCOL_TCP && spec.key.protocol != PROTOCOL_UDP {
                 let p = spec.key.protocol.clone();
                 results.push(Some((
                     spec.key,
@@ -317,6 +318,12 @@ impl DataPlane {
             }
             metrics::render_family(out, family, &samples);
         }
+        let udp: Vec<_> = tcp
+            .iter()
+            .filter(|l| l.key.protocol == PROTOCOL_UDP)
+            .map(|l| (&l.key, &l.metrics))
+            .collect();
+        metrics::render_udp(out, &udp);
         let http_counters: Vec<_> = http.iter().map(|l| (&l.key, &l.http)).collect();
         metrics::render_http(out, &http_counters);
     }

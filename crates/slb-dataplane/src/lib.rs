@@ -1,4 +1,4 @@
-//! OpenSLB's tokio data plane: layer-4 TCP and layer-7 HTTP listeners, backend selection, proxying, health
+//! OpenSLB's tokio data plane: layer-4 TCP and UDP and layer-7 HTTP listeners, backend selection, proxying, health
 //! probes and atomic configuration swaps.
 //!
 //! The control plane describes the desired listeners as plain [`ListenerSpec`]s and calls
@@ -9,7 +9,7 @@
 //!
 //! Layout: [`spec`] (input), `dataplane.rs` (the handle and the diff), `listener.rs` (one
 //! listener's lifecycle), `snapshot.rs` and `backend.rs` (immutable config beside live
-//! state), `tcp/` (bind, accept, connect with retries, relay), `health/` (probes),
+//! state), `tcp/` (bind, accept, connect with retries, relay), `udp/` (sessions), `health/` (probes),
 //! `persistence.rs`, [`metrics`] (names and counters), [`http`] (layer-7 listeners, fed by
 //! [`DataPlane::apply_http`]).
 
@@ -24,6 +24,7 @@ mod persistence;
 mod snapshot;
 pub mod spec;
 mod tcp;
+mod udp;
 
 pub use dataplane::{BackendHealthReport, DataPlane};
 pub use error::DataPlaneError;
@@ -36,9 +37,10 @@ pub use spec::{
     BackendSpec, ForwardedHeaders, HealthCheckKind, HealthCheckSpec, HttpListenerSpec, HttpMethod,
     HttpRuleSpec, ListenerKey, ListenerSpec, RuleOwnSpec, StickySpec, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_ESTABLISHED_TIMEOUT, DEFAULT_HTTP_IDLE_TIMEOUT, DEFAULT_HTTP_REQUEST_TIMEOUT,
-    PROTOCOL_HTTP, PROTOCOL_HTTPS, PROTOCOL_TCP,
+    PROTOCOL_HTTP, PROTOCOL_HTTPS, PROTOCOL_TCP, PROTOCOL_UDP,
 };
 pub use tcp::accept::ACCEPT_ERROR_BACKOFF;
 pub use tcp::bind::LISTEN_BACKLOG;
 pub use tcp::connect::MAX_CONNECT_ATTEMPTS;
 pub use tcp::relay::RELAY_BUFFER_SIZE;
+pub use udp::serve::MAX_DATAGRAM;

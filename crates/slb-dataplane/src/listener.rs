@@ -10,6 +10,9 @@
 //!
 //! A removed listener stops accepting at once (socket closed, new connects refused). Its
 //! connections are closed after `drain_timeout` when set, and otherwise left to finish.
+//! A UDP listener's sessions end with its socket (their replies leave through it), so a
+//! removed or rebound UDP listener frees its address at once; backend removal and drain
+//! apply to UDP sessions as to TCP connections.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,8 +28,30 @@ use crate::health::{spawn_probe, ProbeHandle};
 use crate::metrics::ListenerMetrics;
 use crate::persistence::Persistence;
 use crate::snapshot::Snapshot;
-use crate::spec::{ListenerKey, ListenerSpec};
+use crate::spec::{ListenerKey, ListenerSpec, PROTOCOL_UDP};
 use crate::tcp::{accept::accept_loop, bind::bind};
+use crate::udp;
+
+/// Binds `addr` for `spec`'s protocol and starts its loop (TCP accept loop, or UDP
+/// datagram loop); returns the task and the bound address.
+fn open(
+    spec: &ListenerSpec,
+    addr: SocketAddr,
+    shared: &Arc<ListenerShared>,
+) -> Result<(JoinHandle<()>, SocketAddr), DataPlaneError> {
+    if spec.key.protocol == PROTOCOL_UDP {
+        let socket = udp::bind::bind(addr)?;
+        let local = socket.local_addr().unwrap_or(addr);
+        Ok((
+            tokio::spawn(udp::serve::serve(socket, shared.clone())),
+            local,
+        ))
+    } else {
+        let socket = bind(addr)?;
+        let local = socket.local_addr().unwrap_or(addr);
+        Ok((tokio::spawn(accept_loop(socket, shared.clone())), local))
+    }
+}
 
 /// What the accept loop, connections and reports share; lives as long as any of them.
 pub(crate) struct ListenerShared {
@@ -56,17 +81,16 @@ pub(crate) struct ListenerRuntime {
 impl ListenerRuntime {
     /// Binds and starts a new listener.
     pub(crate) fn start(spec: ListenerSpec) -> Result<Self, DataPlaneError> {
-        let socket = bind(spec.bind)?;
-        let local_addr = socket.local_addr().unwrap_or(spec.bind);
         let snapshot = Snapshot::build(&spec, |_| BackendState::new());
         let shared = Arc::new(ListenerShared {
             key: spec.key.clone(),
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics: ListenerMetrics::default(),
             persistence: Persistence::new(spec.persistence_timeout),
-            local_addr: Mutex::new(local_addr),
+            local_addr: Mutex::new(spec.bind),
         });
-        let accept = tokio::spawn(accept_loop(socket, shared.clone()));
+        let (accept, local_addr) = open(&spec, spec.bind, &shared)?;
+        *lock(&shared.local_addr) = local_addr;
         let mut rt = Self {
             shared,
             spec,
@@ -151,18 +175,18 @@ impl ListenerRuntime {
         // Close first: the new address may overlap the old one (e.g. 0.0.0.0 → 127.0.0.1).
         self.accept.abort();
         let _ = (&mut self.accept).await;
-        match bind(addr) {
-            Ok(socket) => {
-                *lock(&self.shared.local_addr) = socket.local_addr().unwrap_or(addr);
-                self.accept = tokio::spawn(accept_loop(socket, self.shared.clone()));
+        match open(&self.spec, addr, &self.shared) {
+            Ok((task, local)) => {
+                *lock(&self.shared.local_addr) = local;
+                self.accept = task;
                 Ok(())
             }
             Err(e) => {
                 // Rebind the port actually in use, so port-0 listeners keep their port.
                 let old = *lock(&self.shared.local_addr);
-                match bind(old) {
-                    Ok(socket) => {
-                        self.accept = tokio::spawn(accept_loop(socket, self.shared.clone()));
+                match open(&self.spec, old, &self.shared) {
+                    Ok((task, _)) => {
+                        self.accept = task;
                     }
                     Err(e2) => {
                         tracing::error!(listener = %self.spec.key, error = %e2, "cannot restore old listener address");

@@ -187,6 +187,99 @@ pub struct ListenerMetrics {
     pub bytes_out: AtomicU64,
     /// See [`LISTENER_BACKEND_CONNECT_FAILURES_TOTAL`].
     pub connect_failures: AtomicU64,
+    /// UDP listeners only (zero elsewhere).
+    pub udp: UdpMetrics,
+}
+
+/// Counter: datagrams received from clients by a UDP listener.
+pub const UDP_DATAGRAMS_IN_TOTAL: &str = "slb_udp_datagrams_in_total";
+/// Counter: datagrams sent to clients by a UDP listener (backend replies).
+pub const UDP_DATAGRAMS_OUT_TOTAL: &str = "slb_udp_datagrams_out_total";
+/// Gauge: sessions (client address → backend) currently open on a UDP listener.
+pub const UDP_SESSIONS_ACTIVE: &str = "slb_udp_sessions_active";
+/// Counter: sessions evicted to make room in a full session table.
+pub const UDP_SESSIONS_EVICTED_TOTAL: &str = "slb_udp_sessions_evicted_total";
+/// Counter: datagrams dropped, by `reason`: `no_backend` (none eligible), `unreachable`
+/// (the backend port answered ICMP unreachable), `send_failed` (socket buffer full).
+pub const UDP_DROPPED_TOTAL: &str = "slb_udp_dropped_total";
+
+/// Counters of a UDP listener beside its [`ListenerMetrics`] (where sessions count as
+/// connections and payload bytes as bytes in/out).
+#[derive(Debug, Default)]
+pub struct UdpMetrics {
+    pub datagrams_in: AtomicU64,
+    pub datagrams_out: AtomicU64,
+    pub sessions_evicted: AtomicU64,
+    pub dropped_no_backend: AtomicU64,
+    pub dropped_backend_unreachable: AtomicU64,
+    pub dropped_send_failed: AtomicU64,
+}
+
+/// A UDP family rendered with one sample per listener: name, type, help, value.
+type UdpFamily = (&'static str, &'static str, &'static str, fn(&ListenerMetrics) -> u64);
+
+/// Appends the UDP families for `listeners` (UDP listeners only).
+pub(crate) fn render_udp(out: &mut String, listeners: &[(&ListenerKey, &ListenerMetrics)]) {
+    let labels = |k: &ListenerKey| {
+        format!(
+            "load_balancer_id=\"{}\",port=\"{}\",protocol=\"{}\"",
+            escape(&k.load_balancer_id),
+            k.port,
+            escape(&k.protocol)
+        )
+    };
+    let simple: [UdpFamily; 4] = [
+        (
+            UDP_DATAGRAMS_IN_TOTAL,
+            "counter",
+            "Datagrams received from clients.",
+            |m| m.udp.datagrams_in.load(Ordering::Relaxed),
+        ),
+        (
+            UDP_DATAGRAMS_OUT_TOTAL,
+            "counter",
+            "Datagrams sent to clients (backend replies).",
+            |m| m.udp.datagrams_out.load(Ordering::Relaxed),
+        ),
+        (
+            UDP_SESSIONS_ACTIVE,
+            "gauge",
+            "Client sessions currently open.",
+            |m| m.active_connections.load(Ordering::Relaxed),
+        ),
+        (
+            UDP_SESSIONS_EVICTED_TOTAL,
+            "counter",
+            "Sessions evicted from a full session table.",
+            |m| m.udp.sessions_evicted.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, kind, help, value) in simple {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (k, m) in listeners {
+            let _ = writeln!(out, "{name}{{{}}} {}", labels(k), value(m));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP {UDP_DROPPED_TOTAL} Datagrams dropped, by reason (no_backend, unreachable, send_failed)."
+    );
+    let _ = writeln!(out, "# TYPE {UDP_DROPPED_TOTAL} counter");
+    for (k, m) in listeners {
+        for (reason, c) in [
+            ("no_backend", &m.udp.dropped_no_backend),
+            ("unreachable", &m.udp.dropped_backend_unreachable),
+            ("send_failed", &m.udp.dropped_send_failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "{UDP_DROPPED_TOTAL}{{{},reason=\"{reason}\"}} {}",
+                labels(k),
+                c.load(Ordering::Relaxed)
+            );
+        }
+    }
 }
 
 /// One sample line to render: the metric, its label set and the value.

@@ -47,6 +47,7 @@ pub(crate) struct Snapshot {
     pub established_timeout: Duration,
     pub connect_timeout: Duration,
     pub proxy_protocol: bool,
+    pub max_sessions: usize,
 }
 
 impl Snapshot {
@@ -86,6 +87,11 @@ impl Snapshot {
             persistence_timeout: spec.persistence_timeout,
             established_timeout: spec.established_timeout,
             proxy_protocol: spec.proxy_protocol,
+            max_sessions: if spec.max_sessions == 0 {
+                crate::spec::DEFAULT_UDP_MAX_SESSIONS
+            } else {
+                spec.max_sessions
+            },
             connect_timeout: if spec.connect_timeout.is_zero() {
                 DEFAULT_CONNECT_TIMEOUT
             } else {
@@ -190,6 +196,7 @@ mod tests {
             connect_timeout: Duration::ZERO,
             drain_timeout: None,
             proxy_protocol: false,
+            max_sessions: 0,
         }
     }
 
@@ -266,6 +273,7 @@ mod wlc_tests {
                 connect_timeout: Duration::ZERO,
                 drain_timeout: None,
                 proxy_protocol: false,
+                max_sessions: 0,
             };
             let snap = Snapshot::build(&spec, |_| BackendState::new());
             let idle = n - 1;

@@ -46,8 +46,17 @@ impl std::fmt::Display for ListenerKey {
     }
 }
 
-/// The only protocol value [`ListenerKey::protocol`] may have for this data plane.
+/// [`ListenerKey::protocol`] of a TCP listener passed to `apply`.
 pub const PROTOCOL_TCP: &str = "tcp";
+/// [`ListenerKey::protocol`] of a UDP listener passed to `apply`: `established_timeout` is
+/// then a session's idle timeout and `max_sessions` bounds its session table.
+pub const PROTOCOL_UDP: &str = "udp";
+
+/// Default bound of a UDP listener's session table (each session holds one socket).
+pub const DEFAULT_UDP_MAX_SESSIONS: usize = 16_384;
+
+/// Default idle timeout of a UDP session.
+pub const DEFAULT_UDP_SESSION_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Alibaba's default idle timeout for an established TCP connection: 900 s.
 pub const DEFAULT_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(900);
@@ -89,6 +98,8 @@ pub struct ListenerSpec {
     /// Send a PROXY protocol v2 header with the client's address at the start of every
     /// backend connection (Alibaba `ProxyProtocolV2Enabled`).
     pub proxy_protocol: bool,
+    /// UDP only: most sessions at once; beyond, the longest idle of a sample is evicted.
+    pub max_sessions: usize,
 }
 
 /// One backend server of a listener.
@@ -134,6 +145,13 @@ pub enum HealthCheckKind {
         method: HttpMethod,
         /// Status classes counted as healthy (`HealthCheckHttpCode`, e.g. `http_2xx,http_3xx`).
         codes: HttpCodes,
+    },
+    /// Sends `request` (`HealthCheckReq`; empty sends a newline) in one datagram. ICMP port
+    /// unreachable is unhealthy; with `expect` (`HealthCheckExp`) only that exact reply
+    /// within the timeout is healthy, without it silence is healthy too.
+    Udp {
+        request: Vec<u8>,
+        expect: Option<Vec<u8>>,
     },
 }
 

@@ -142,10 +142,10 @@ async fn bind_failure_only_affects_its_listener() {
     let good = spec(105, vec![a.spec(1)], SchedulerKind::Wrr);
     let mut bad = spec(106, vec![a.spec(1)], SchedulerKind::Wrr);
     bad.bind = taken.local_addr().unwrap();
-    let mut udp = spec(107, vec![a.spec(1)], SchedulerKind::Wrr);
-    udp.key.protocol = "udp".into();
+    let mut other = spec(107, vec![a.spec(1)], SchedulerKind::Wrr);
+    other.key.protocol = "sctp".into();
     let results = dp
-        .apply(vec![good.clone(), bad.clone(), udp, good.clone()])
+        .apply(vec![good.clone(), bad.clone(), other, good.clone()])
         .await;
     assert_eq!(results.len(), 4);
     assert!(results[0].1.is_ok());

@@ -142,6 +142,7 @@ fn compile(state: &State, l: &Listener, address: IpAddr) -> ListenerSpec {
         established_timeout: Duration::from_secs(l.established_timeout.into()),
         connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         proxy_protocol: l.proxy_protocol_v2,
+        max_sessions: slb_dataplane::spec::DEFAULT_UDP_MAX_SESSIONS,
         drain_timeout: l
             .connection_drain
             .then(|| Duration::from_secs(l.connection_drain_timeout.into())),

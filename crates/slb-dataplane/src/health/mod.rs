@@ -7,6 +7,7 @@
 
 mod probe_http;
 mod probe_tcp;
+mod probe_udp;
 mod task;
 
 pub(crate) use task::{spawn_probe, ProbeHandle};

@@ -8,6 +8,7 @@ use tokio::time::MissedTickBehavior;
 
 use super::probe_http::probe_http;
 use super::probe_tcp::probe_tcp;
+use super::probe_udp::probe_udp;
 use super::MIN_PROBE_INTERVAL;
 use crate::backend::BackendState;
 use crate::spec::{HealthCheckKind, HealthCheckSpec};
@@ -61,11 +62,18 @@ async fn run(
                 HealthCheckKind::Http {
                     uri, method, codes, ..
                 } => probe_http(target, *method, uri, &host, codes).await,
+                HealthCheckKind::Udp { .. } => false,
             }
         };
-        let ok = tokio::time::timeout(spec.timeout, probe)
-            .await
-            .unwrap_or(false);
+        let ok = match &spec.kind {
+            // Silence until the timeout can mean healthy: the probe keeps its own clock.
+            HealthCheckKind::Udp { request, expect } => {
+                probe_udp(target, request, expect.as_deref(), spec.timeout).await
+            }
+            _ => tokio::time::timeout(spec.timeout, probe)
+                .await
+                .unwrap_or(false),
+        };
         if let Some(status) = state.record_probe(ok) {
             tracing::info!(%listener, %backend, ?status, "backend health changed");
         }

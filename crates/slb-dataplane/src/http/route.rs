@@ -92,6 +92,7 @@ impl HttpSnapshot {
                 connect_timeout: std::time::Duration::ZERO,
                 drain_timeout: None,
                 proxy_protocol: false,
+                max_sessions: 0,
             };
             Snapshot::build(&tcp, |addr| {
                 states

@@ -169,6 +169,7 @@ pub fn spec(port: u16, backends: Vec<BackendSpec>, scheduler: SchedulerKind) -> 
         connect_timeout: Duration::from_secs(1),
         drain_timeout: None,
         proxy_protocol: false,
+        max_sessions: 0,
     }
 }
 

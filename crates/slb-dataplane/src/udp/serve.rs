@@ -1,0 +1,294 @@
+//! The datagram loops of one UDP listener: the receive loop (client → backend) and one
+//! reply task per session (backend → client, from the listener's socket).
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use slb_core::proxy_protocol::{self, Transport};
+use tokio::net::UdpSocket;
+
+use super::sessions::{Session, Sessions};
+use crate::backend::ActiveGuard;
+use crate::listener::ListenerShared;
+use crate::snapshot::Snapshot;
+use crate::spec::DEFAULT_UDP_SESSION_TIMEOUT;
+
+/// Largest UDP payload (IPv4: 65,535 − 8 − 20).
+pub const MAX_DATAGRAM: usize = 65_507;
+
+/// Room in front of a received datagram for a PROXY v2 header, so it is prepended in place.
+const HEADROOM: usize = proxy_protocol::MAX_ENCODED_LEN;
+
+/// Longest the receive loop waits for a backend socket to take a datagram.
+const SEND_WAIT: Duration = Duration::from_millis(10);
+
+/// Backends tried for a new session, as for a TCP connection.
+const MAX_ATTEMPTS: usize = 3;
+
+thread_local! {
+    /// Reply buffer shared by the session tasks of a thread: filled and sent without an
+    /// await in between, so 64 KiB per thread instead of per session.
+    static REPLY_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; MAX_DATAGRAM]);
+}
+
+/// Ends every session when the listener's loop ends (stopped, rebound or aborted), so
+/// their sockets and the listener's address are released together.
+struct EndAll(Arc<Sessions>);
+
+impl Drop for EndAll {
+    fn drop(&mut self) {
+        self.0.end_all();
+    }
+}
+
+/// Receives datagrams on `socket` until the task is aborted.
+pub(crate) async fn serve(socket: UdpSocket, shared: Arc<ListenerShared>) {
+    let socket = Arc::new(socket);
+    let Ok(local) = socket.local_addr() else {
+        return;
+    };
+    let sessions = Arc::new(Sessions::new(shared.snapshot.load().max_sessions));
+    let _end = EndAll(sessions.clone());
+    // Reply tasks live in the set: aborting this loop aborts them all.
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut buf = vec![0u8; HEADROOM + MAX_DATAGRAM];
+    let m = &shared.metrics;
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let (n, client) = match socket.recv_from(&mut buf[HEADROOM..]).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(listener = %shared.key, error = %e, "UDP receive failed");
+                continue;
+            }
+        };
+        m.udp.datagrams_in.fetch_add(1, Ordering::Relaxed);
+        m.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        let snap = shared.snapshot.load();
+        let session = match sessions.get(client) {
+            Some(s) if !s.guard.state().is_closed() => s,
+            stale => {
+                if let Some(s) = stale {
+                    s.end();
+                }
+                let Some((sock, guard)) = open_session(&snap, &shared, client, local) else {
+                    m.udp.dropped_no_backend.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                sessions.set_max(snap.max_sessions);
+                let (s, evicted) = sessions.insert(client, sock, guard);
+                if evicted {
+                    m.udp.sessions_evicted.fetch_add(1, Ordering::Relaxed);
+                }
+                m.connections_total.fetch_add(1, Ordering::Relaxed);
+                m.active_connections.fetch_add(1, Ordering::Relaxed);
+                let idle = if snap.established_timeout.is_zero() {
+                    DEFAULT_UDP_SESSION_TIMEOUT
+                } else {
+                    snap.established_timeout
+                };
+                tasks.spawn(replies(
+                    s.clone(),
+                    socket.clone(),
+                    client,
+                    sessions.clone(),
+                    shared.clone(),
+                    idle,
+                ));
+                s
+            }
+        };
+        let start = if snap.proxy_protocol {
+            let mut header = [0u8; proxy_protocol::MAX_ENCODED_LEN];
+            let len = proxy_protocol::encode(Transport::Datagram, client, local, &mut header);
+            buf[HEADROOM - len..HEADROOM].copy_from_slice(&header[..len]);
+            HEADROOM - len
+        } else {
+            HEADROOM
+        };
+        let datagram = &buf[start..HEADROOM + n];
+        let sent = match session.socket.try_send(datagram) {
+            // A new socket is writable only once the reactor has seen it: wait for that
+            // (briefly; a full send buffer drops the datagram, as the kernel would).
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::time::timeout(SEND_WAIT, session.socket.send(datagram))
+                    .await
+                    .unwrap_or_else(|_| Err(io::ErrorKind::WouldBlock.into()))
+            }
+            r => r,
+        };
+        match sent {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                // The backend's port answered ICMP unreachable to an earlier datagram: the
+                // next datagram of this client gets a newly chosen backend.
+                m.udp
+                    .dropped_backend_unreachable
+                    .fetch_add(1, Ordering::Relaxed);
+                session.end();
+            }
+            Err(_) => {
+                m.udp.dropped_send_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Chooses a backend for `client` (persistence first, as for TCP) and opens a socket
+/// connected to it.
+fn open_session(
+    snap: &Snapshot,
+    shared: &ListenerShared,
+    client: SocketAddr,
+    local: SocketAddr,
+) -> Option<(UdpSocket, ActiveGuard)> {
+    let persistent = !snap.persistence_timeout.is_zero();
+    let persisted = if persistent {
+        shared.persistence.lookup(client.ip())
+    } else {
+        None
+    };
+    let mut tried: Vec<usize> = Vec::with_capacity(MAX_ATTEMPTS);
+    while tried.len() < MAX_ATTEMPTS {
+        let hint = if tried.is_empty() {
+            persisted.as_deref()
+        } else {
+            None
+        };
+        let i = snap.choose(client, local, &tried, hint)?;
+        tried.push(i);
+        let backend = &snap.backends[i];
+        let guard = backend.state.track();
+        match connected_socket(backend.addr) {
+            Ok(sock) => {
+                if persistent {
+                    shared.persistence.record(client.ip(), &backend.key);
+                }
+                return Some((sock, guard));
+            }
+            Err(e) => {
+                tracing::debug!(listener = %shared.key, backend = %backend.addr, error = %e, "UDP backend socket failed");
+                shared
+                    .metrics
+                    .connect_failures
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    None
+}
+
+/// A socket connected to `backend` (a local operation: nothing is sent).
+fn connected_socket(backend: SocketAddr) -> io::Result<UdpSocket> {
+    let any: SocketAddr = if backend.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let s = std::net::UdpSocket::bind(any)?;
+    s.connect(backend)?;
+    s.set_nonblocking(true)?;
+    UdpSocket::from_std(s)
+}
+
+/// Removes the session and lowers the gauges when its task ends, however it ends.
+struct SessionGuard {
+    session: Arc<Session>,
+    client: SocketAddr,
+    sessions: Arc<Sessions>,
+    shared: Arc<ListenerShared>,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.session.end();
+        self.sessions.remove(self.client, &self.session);
+        self.shared
+            .metrics
+            .active_connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Relays the backend's replies to `client` from the listener socket until the session
+/// is idle for `idle`, ended (evicted, backend unreachable) or its backend is closed
+/// (removed, after any drain time).
+async fn replies(
+    session: Arc<Session>,
+    listener: Arc<UdpSocket>,
+    client: SocketAddr,
+    sessions: Arc<Sessions>,
+    shared: Arc<ListenerShared>,
+    idle: Duration,
+) {
+    let guard = SessionGuard {
+        session,
+        client,
+        sessions,
+        shared,
+    };
+    let s = &guard.session;
+    let closed = s.guard.state().closed();
+    tokio::pin!(closed);
+    let m = &guard.shared.metrics;
+    loop {
+        let wait = idle.saturating_sub(guard.sessions.idle(s));
+        if wait.is_zero() {
+            return;
+        }
+        tokio::select! {
+            r = s.socket.readable() => {
+                if r.is_err() {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep(wait) => continue,
+            _ = &mut closed => return,
+            _ = s.ended() => return,
+        }
+        loop {
+            // Received and sent without an await in between; a reply the listener socket
+            // cannot take at once is copied out and awaited.
+            let r = REPLY_BUF.with_borrow_mut(|buf| {
+                let n = s.socket.try_recv(buf)?;
+                Ok::<_, io::Error>(match listener.try_send_to(&buf[..n], client) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => (n, Err(buf[..n].to_vec())),
+                    sent => (n, Ok(sent)),
+                })
+            });
+            let r = match r {
+                Ok((n, Err(pending))) => Ok((
+                    n,
+                    tokio::time::timeout(SEND_WAIT, listener.send_to(&pending, client))
+                        .await
+                        .unwrap_or_else(|_| Err(io::ErrorKind::WouldBlock.into())),
+                )),
+                Ok((n, Ok(sent))) => Ok((n, sent)),
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok((n, sent)) => {
+                    guard.sessions.touch(s);
+                    if sent.is_ok() {
+                        m.udp.datagrams_out.fetch_add(1, Ordering::Relaxed);
+                        m.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+                    } else {
+                        m.udp.dropped_send_failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    m.udp
+                        .dropped_backend_unreachable
+                        .fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The session table of a UDP listener: client address → session, bounded.
+//!
+//! When the table is full, a new client evicts the longest idle of a small sample of
+//! sessions (approximate LRU, O(1) per eviction, as Redis does) rather than scanning the
+//! whole table on every new client of a flood.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::Notify;
+
+use crate::backend::{lock, ActiveGuard};
+
+/// Sessions looked at to choose one to evict.
+const EVICTION_SAMPLE: usize = 8;
+
+/// One client's flow to one backend.
+pub(super) struct Session {
+    /// Connected to the backend: sends go there, and only its replies arrive.
+    pub socket: UdpSocket,
+    /// Milliseconds since the table's epoch at the last datagram either way.
+    last_active: AtomicU64,
+    ended: AtomicBool,
+    wake: Notify,
+    /// Counts the session as active on its backend (for `wlc` and the metrics).
+    pub guard: ActiveGuard,
+}
+
+impl Session {
+    /// Ends the session: its reply task stops and drops the socket.
+    pub fn end(&self) {
+        self.ended.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+    }
+
+    /// Resolves when [`Session::end`] is called.
+    pub async fn ended(&self) {
+        while !self.is_ended() {
+            self.wake.notified().await;
+        }
+    }
+}
+
+/// The table and its clock.
+pub(super) struct Sessions {
+    map: Mutex<HashMap<SocketAddr, Arc<Session>>>,
+    epoch: Instant,
+    max: AtomicUsize,
+}
+
+impl Sessions {
+    pub fn new(max: usize) -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+            max: AtomicUsize::new(max.max(1)),
+        }
+    }
+
+    /// Follows a changed `max_sessions` (applies to the next new session).
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max.max(1), Ordering::Relaxed);
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The live session of `client`, marked active now.
+    pub fn get(&self, client: SocketAddr) -> Option<Arc<Session>> {
+        let s = lock(&self.map).get(&client).cloned()?;
+        if s.is_ended() {
+            return None;
+        }
+        self.touch(&s);
+        Some(s)
+    }
+
+    /// Marks `s` active now.
+    pub fn touch(&self, s: &Session) {
+        s.last_active.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// How long `s` has been idle.
+    pub fn idle(&self, s: &Session) -> Duration {
+        Duration::from_millis(
+            self.now_ms()
+                .saturating_sub(s.last_active.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// Adds a session for `client`; returns it and whether another was evicted for room.
+    pub fn insert(
+        &self,
+        client: SocketAddr,
+        socket: UdpSocket,
+        guard: ActiveGuard,
+    ) -> (Arc<Session>, bool) {
+        let session = Arc::new(Session {
+            socket,
+            last_active: AtomicU64::new(self.now_ms()),
+            ended: AtomicBool::new(false),
+            wake: Notify::new(),
+            guard,
+        });
+        let mut map = lock(&self.map);
+        let mut evicted = false;
+        if map.len() >= self.max.load(Ordering::Relaxed) && !map.contains_key(&client) {
+            let victim = map
+                .iter()
+                .take(EVICTION_SAMPLE)
+                .min_by_key(|(_, s)| s.last_active.load(Ordering::Relaxed))
+                .map(|(k, _)| *k);
+            if let Some(k) = victim {
+                if let Some(old) = map.remove(&k) {
+                    old.end();
+                    evicted = true;
+                }
+            }
+        }
+        if let Some(old) = map.insert(client, session.clone()) {
+            old.end();
+        }
+        (session, evicted)
+    }
+
+    /// Removes `client`'s entry if it is still `session` (a newer one stays).
+    pub fn remove(&self, client: SocketAddr, session: &Arc<Session>) {
+        let mut map = lock(&self.map);
+        if map.get(&client).is_some_and(|s| Arc::ptr_eq(s, session)) {
+            map.remove(&client);
+        }
+    }
+
+    /// Ends every session (the listener is going away).
+    pub fn end_all(&self) {
+        for s in lock(&self.map).drain().map(|(_, s)| s) {
+            s.end();
+        }
+    }
+}
