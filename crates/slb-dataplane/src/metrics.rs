@@ -216,7 +216,12 @@ pub struct UdpMetrics {
 }
 
 /// A UDP family rendered with one sample per listener: name, type, help, value.
-type UdpFamily = (&'static str, &'static str, &'static str, fn(&ListenerMetrics) -> u64);
+type UdpFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ListenerMetrics) -> u64,
+);
 
 /// Appends the UDP families for `listeners` (UDP listeners only).
 pub(crate) fn render_udp(out: &mut String, listeners: &[(&ListenerKey, &ListenerMetrics)]) {

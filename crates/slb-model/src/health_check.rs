@@ -26,6 +26,13 @@ pub struct HealthCheck {
     pub http_code: String,
     /// `head` or `get` for HTTP checks.
     pub method: String,
+    /// UDP checks: the datagram sent (`HealthCheckReq`); empty sends a newline.
+    #[serde(default)]
+    pub udp_request: String,
+    /// UDP checks: the exact reply that means healthy (`HealthCheckExp`); empty = any reply
+    /// or silence is healthy, only ICMP port unreachable is not.
+    #[serde(default)]
+    pub udp_expect: String,
 }
 
 impl Default for HealthCheck {
@@ -42,6 +49,8 @@ impl Default for HealthCheck {
             domain: String::new(),
             http_code: "http_2xx".into(),
             method: "head".into(),
+            udp_request: String::new(),
+            udp_expect: String::new(),
         }
     }
 }
@@ -117,6 +126,23 @@ impl HealthCheck {
         }
         if let Some(m) = one_of(p, "HealthCheckMethod", &["head", "get"])? {
             self.method = m.into();
+        }
+        // Alibaba's SDKs send the lower-case spelling; accept both.
+        for (names, field) in [
+            (["healthCheckReq", "HealthCheckReq"], &mut self.udp_request),
+            (["healthCheckExp", "HealthCheckExp"], &mut self.udp_expect),
+        ] {
+            for name in names {
+                if let Some(v) = p.get(name) {
+                    if v.len() > 64 || v.chars().any(|c| !c.is_ascii_graphic()) {
+                        return Err(ModelError::invalid_parameter(
+                            name,
+                            "at most 64 printable ASCII characters without spaces",
+                        ));
+                    }
+                    *field = v.to_string();
+                }
+            }
         }
         if self.kind == "http" && self.uri.is_empty() {
             self.uri = "/".into();

@@ -205,6 +205,25 @@ impl Listener {
     }
 }
 
+impl Listener {
+    /// Applies the UDP listener parameters (create and set share this): the layer-4 ones
+    /// of [`Listener::apply_tcp_params`] except `EstablishedTimeout` (a UDP session's idle
+    /// timeout is the node's), and the UDP health check (`healthCheckReq`/`healthCheckExp`).
+    pub fn apply_udp_params(&mut self, p: &dyn ParamSource) -> Result<(), ModelError> {
+        for name in ["EstablishedTimeout", "HealthCheckType"] {
+            if optional(p, name).is_some() {
+                return Err(ModelError::invalid_parameter(
+                    name,
+                    "not a UDP listener parameter",
+                ));
+            }
+        }
+        self.apply_tcp_params(p)?;
+        self.health_check.kind = "udp".into();
+        Ok(())
+    }
+}
+
 /// A setting Alibaba has that this version does not enforce yet: refused rather than
 /// stored and silently ignored, so nobody believes it protects them.
 pub fn unsupported(param: &str, feature: &str) -> ModelError {

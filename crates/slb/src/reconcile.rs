@@ -1,8 +1,8 @@
 //! Compiles the stored state into the data plane's desired listener set.
 //!
 //! Pure: the same state always yields the same specs, so the data plane can diff them.
-//! TCP listeners become [`ListenerSpec`]s, HTTP and HTTPS listeners [`HttpListenerSpec`]s;
-//! UDP has no data plane yet and is skipped. A certificate whose key is on the key server
+//! TCP and UDP listeners become [`ListenerSpec`]s, HTTP and HTTPS listeners
+//! [`HttpListenerSpec`]s. A certificate whose key is on the key server
 //! signs through `keys` (the same signing key object each time, so specs still compare
 //! equal).
 
@@ -34,9 +34,10 @@ fn serving(state: &State, protocol: Protocol) -> impl Iterator<Item = (&Listener
         })
 }
 
-/// One spec per TCP listener that should accept connections now.
+/// One spec per TCP and UDP listener that should accept connections now.
 pub fn desired_listeners(state: &State) -> Vec<ListenerSpec> {
     serving(state, Protocol::Tcp)
+        .chain(serving(state, Protocol::Udp))
         .map(|(l, address)| compile(state, l, address))
         .collect()
 }
@@ -139,7 +140,11 @@ fn compile(state: &State, l: &Listener, address: IpAddr) -> ListenerSpec {
         scheduler: l.scheduler.parse().unwrap_or_default(),
         health: health(l),
         persistence_timeout: Duration::from_secs(l.persistence_timeout.into()),
-        established_timeout: Duration::from_secs(l.established_timeout.into()),
+        established_timeout: if l.key.protocol == Protocol::Udp {
+            slb_dataplane::spec::DEFAULT_UDP_SESSION_TIMEOUT
+        } else {
+            Duration::from_secs(l.established_timeout.into())
+        },
         connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         proxy_protocol: l.proxy_protocol_v2,
         max_sessions: slb_dataplane::spec::DEFAULT_UDP_MAX_SESSIONS,
@@ -246,6 +251,11 @@ fn health_spec(hc: &slb_model::HealthCheck) -> Option<HealthCheckSpec> {
                 },
                 // The model only stores code lists it has validated.
                 codes: hc.http_code.parse().unwrap_or_default(),
+            }
+        } else if hc.kind == "udp" {
+            HealthCheckKind::Udp {
+                request: hc.udp_request.as_bytes().to_vec(),
+                expect: (!hc.udp_expect.is_empty()).then(|| hc.udp_expect.as_bytes().to_vec()),
             }
         } else {
             HealthCheckKind::Tcp

@@ -1,4 +1,5 @@
-//! Listener actions: TCP listener create/set/describe, listing, start, stop and delete.
+//! Listener actions: TCP and UDP listener create/set/describe, listing, start, stop and
+//! delete.
 
 use serde_json::{json, Value};
 use slb_model::listener::ListenerStatus;
@@ -21,32 +22,60 @@ fn protocol(p: &dyn ParamSource) -> Result<Option<Protocol>, ModelError> {
     }
 }
 
-pub async fn create_tcp(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+/// The layer-4 parameters of `protocol` (TCP or UDP) applied to `l`.
+fn apply_l4(l: &mut Listener, p: &dyn ParamSource, protocol: Protocol) -> Result<(), ModelError> {
+    match protocol {
+        Protocol::Udp => l.apply_udp_params(p),
+        _ => l.apply_tcp_params(p),
+    }
+}
+
+/// The action name of `verb` (`Create`/`Set`) for a TCP or UDP listener.
+fn l4_action(verb: &str, protocol: Protocol) -> &'static str {
+    match (verb, protocol) {
+        ("Create", Protocol::Udp) => "CreateLoadBalancerUDPListener",
+        ("Create", _) => "CreateLoadBalancerTCPListener",
+        (_, Protocol::Udp) => "SetLoadBalancerUDPListenerAttribute",
+        _ => "SetLoadBalancerTCPListenerAttribute",
+    }
+}
+
+/// CreateLoadBalancerTCPListener / CreateLoadBalancerUDPListener.
+pub async fn create_l4(
+    a: &Actions,
+    p: &dyn ParamSource,
+    protocol: Protocol,
+) -> Result<Value, ModelError> {
     let lb = required(p, "LoadBalancerId")?.to_string();
     let port = port(p)?;
     let mut listener = Listener::new(ListenerKey {
         load_balancer_id: lb,
         port,
-        protocol: Protocol::Tcp,
+        protocol,
     });
-    listener.apply_tcp_params(p)?;
+    apply_l4(&mut listener, p, protocol)?;
     listener.vserver_group_id = optional(p, "VServerGroupId").map(str::to_string);
-    a.write("CreateLoadBalancerTCPListener", move |s| {
+    a.write(l4_action("Create", protocol), move |s| {
         s.create_listener(listener)
     })
     .await?;
     Ok(json!({}))
 }
 
-pub async fn set_tcp(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+/// SetLoadBalancerTCPListenerAttribute / SetLoadBalancerUDPListenerAttribute.
+pub async fn set_l4(
+    a: &Actions,
+    p: &dyn ParamSource,
+    protocol: Protocol,
+) -> Result<Value, ModelError> {
     let lb = required(p, "LoadBalancerId")?.to_string();
     let port = port(p)?;
     // Validate the parameters against the current listener now, then again inside the write
     // so a concurrent change is not lost.
     let patch = collect(p);
-    a.write("SetLoadBalancerTCPListenerAttribute", move |s| {
-        let mut l = s.find_listener(&lb, port, Some(Protocol::Tcp))?.clone();
-        l.apply_tcp_params(&patch)?;
+    a.write(l4_action("Set", protocol), move |s| {
+        let mut l = s.find_listener(&lb, port, Some(protocol))?.clone();
+        apply_l4(&mut l, &patch, protocol)?;
         match on_off(&patch, "VServerGroup")? {
             Some(false) => l.vserver_group_id = None,
             _ => {
@@ -91,6 +120,10 @@ fn collect(p: &dyn ParamSource) -> std::collections::BTreeMap<String, String> {
         "MasterSlaveServerGroupId",
         "AclStatus",
         "VServerGroupId",
+        "healthCheckReq",
+        "HealthCheckReq",
+        "healthCheckExp",
+        "HealthCheckExp",
     ];
     NAMES
         .iter()
@@ -98,12 +131,20 @@ fn collect(p: &dyn ParamSource) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
-pub fn describe_tcp(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+/// DescribeLoadBalancerTCPListenerAttribute / DescribeLoadBalancerUDPListenerAttribute.
+pub fn describe_l4(
+    a: &Actions,
+    p: &dyn ParamSource,
+    protocol: Protocol,
+) -> Result<Value, ModelError> {
     let lb = required(p, "LoadBalancerId")?;
     let port = port(p)?;
     let state = a.state();
-    let l = state.find_listener(lb, port, Some(Protocol::Tcp))?;
-    Ok(render::tcp_listener(l))
+    let l = state.find_listener(lb, port, Some(protocol))?;
+    Ok(match protocol {
+        Protocol::Udp => render::udp_listener(l),
+        _ => render::tcp_listener(l),
+    })
 }
 
 /// Lists listeners of the given instances (`LoadBalancerId.N`, or all), paged by

@@ -55,6 +55,9 @@ pub const ACTIONS: &[&str] = &[
     "CreateLoadBalancerTCPListener",
     "SetLoadBalancerTCPListenerAttribute",
     "DescribeLoadBalancerTCPListenerAttribute",
+    "CreateLoadBalancerUDPListener",
+    "SetLoadBalancerUDPListenerAttribute",
+    "DescribeLoadBalancerUDPListenerAttribute",
     "CreateLoadBalancerHTTPListener",
     "SetLoadBalancerHTTPListenerAttribute",
     "DescribeLoadBalancerHTTPListenerAttribute",
@@ -142,7 +145,7 @@ impl Actions {
         if let Err(e) = self.check_region(p) {
             return ACTIONS.contains(&action).then_some(Err(e));
         }
-        use slb_model::Protocol::{Http, Https};
+        use slb_model::Protocol::{Http, Https, Tcp, Udp};
         let result = match action {
             "DescribeRegions" => regions::describe_regions(self),
             "DescribeZones" => regions::describe_zones(self),
@@ -155,9 +158,12 @@ impl Actions {
             "SetLoadBalancerDeleteProtection" => {
                 load_balancers::set_delete_protection(self, p).await
             }
-            "CreateLoadBalancerTCPListener" => listeners::create_tcp(self, p).await,
-            "SetLoadBalancerTCPListenerAttribute" => listeners::set_tcp(self, p).await,
-            "DescribeLoadBalancerTCPListenerAttribute" => listeners::describe_tcp(self, p),
+            "CreateLoadBalancerTCPListener" => listeners::create_l4(self, p, Tcp).await,
+            "SetLoadBalancerTCPListenerAttribute" => listeners::set_l4(self, p, Tcp).await,
+            "DescribeLoadBalancerTCPListenerAttribute" => listeners::describe_l4(self, p, Tcp),
+            "CreateLoadBalancerUDPListener" => listeners::create_l4(self, p, Udp).await,
+            "SetLoadBalancerUDPListenerAttribute" => listeners::set_l4(self, p, Udp).await,
+            "DescribeLoadBalancerUDPListenerAttribute" => listeners::describe_l4(self, p, Udp),
             "CreateLoadBalancerHTTPListener" => http_listeners::create(self, p, Http).await,
             "SetLoadBalancerHTTPListenerAttribute" => http_listeners::set(self, p, Http).await,
             "DescribeLoadBalancerHTTPListenerAttribute" => http_listeners::describe(self, p, Http),

@@ -108,6 +108,28 @@ pub fn tcp_listener(l: &Listener) -> Value {
     v
 }
 
+/// The UDP listener fields, flat, as DescribeLoadBalancerUDPListenerAttribute returns them.
+pub fn udp_listener(l: &Listener) -> Value {
+    let hc = &l.health_check;
+    let mut v = tcp_listener(l);
+    if let Some(o) = v.as_object_mut() {
+        for k in [
+            "EstablishedTimeout",
+            "SynProxy",
+            "HealthCheckType",
+            "HealthCheckHttpCode",
+            "HealthCheckMethod",
+            "HealthCheckURI",
+            "HealthCheckDomain",
+        ] {
+            o.remove(k);
+        }
+    }
+    v["HealthCheckReq"] = json!(hc.udp_request);
+    v["HealthCheckExp"] = json!(hc.udp_expect);
+    v
+}
+
 /// A forwarding rule as DescribeRules and DescribeLoadBalancerHTTPListenerAttribute list it.
 pub fn rule(r: &Rule) -> Value {
     let mut v = json!({
@@ -250,9 +272,17 @@ pub fn listener_entry(l: &Listener) -> Value {
     if l.key.protocol.is_layer7() {
         return http_listener_entry(l);
     }
-    let flat = tcp_listener(l);
+    let udp = l.key.protocol == slb_model::Protocol::Udp;
+    let flat = if udp {
+        udp_listener(l)
+    } else {
+        tcp_listener(l)
+    };
     let mut config = serde_json::Map::new();
     for key in [
+        "HealthCheckReq",
+        "HealthCheckExp",
+        "ProxyProtocolV2Enabled",
         "HealthCheck",
         "HealthCheckType",
         "HealthCheckConnectTimeout",
@@ -282,8 +312,12 @@ pub fn listener_entry(l: &Listener) -> Value {
         "Bandwidth": l.bandwidth,
         "Description": l.description,
         "AclStatus": "off",
-        "TCPListenerConfig": Value::Object(config),
     });
+    v[if udp {
+        "UDPListenerConfig"
+    } else {
+        "TCPListenerConfig"
+    }] = Value::Object(config);
     if let Some(port) = l.backend_server_port {
         v["BackendServerPort"] = json!(port);
     }

@@ -14,3 +14,4 @@ mod live_changes;
 mod proxy_protocol;
 mod resources;
 mod scheduling;
+mod udp;
