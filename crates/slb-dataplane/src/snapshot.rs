@@ -48,6 +48,7 @@ pub(crate) struct Snapshot {
     pub connect_timeout: Duration,
     pub proxy_protocol: bool,
     pub max_sessions: usize,
+    pub master_slave: bool,
 }
 
 impl Snapshot {
@@ -87,6 +88,7 @@ impl Snapshot {
             persistence_timeout: spec.persistence_timeout,
             established_timeout: spec.established_timeout,
             proxy_protocol: spec.proxy_protocol,
+            master_slave: spec.master_slave,
             max_sessions: if spec.max_sessions == 0 {
                 crate::spec::DEFAULT_UDP_MAX_SESSIONS
             } else {
@@ -133,6 +135,10 @@ impl Snapshot {
                 && !b.state.is_closed()
                 && (ignore_health || b.state.health_ok())
         };
+        if self.master_slave {
+            // The master while it may take traffic, else the slave.
+            return (0..self.backends.len()).find(|&i| eligible(i));
+        }
         if let Some(key) = persisted {
             if let Some(i) = self.backends.iter().position(|b| b.key == key) {
                 if eligible(i) {
@@ -197,6 +203,7 @@ mod tests {
             drain_timeout: None,
             proxy_protocol: false,
             max_sessions: 0,
+            master_slave: false,
         }
     }
 
@@ -228,6 +235,28 @@ mod tests {
         const { assert!(FORWARD_WHEN_ALL_UNHEALTHY) };
         let picks: Vec<_> = (0..10).map(|_| s.choose(c, l, &[], None)).collect();
         assert!(picks.contains(&Some(0)) && picks.contains(&Some(1)));
+    }
+
+    #[test]
+    fn master_slave_prefers_the_master_while_it_is_healthy() {
+        let mut sp = spec(&[100, 100], true);
+        sp.master_slave = true;
+        let s = Snapshot::build(&sp, |_| BackendState::new());
+        let (c, l) = addrs();
+        for b in &s.backends {
+            b.state.ensure_tracker(1, 1);
+        }
+        assert!((0..10).all(|_| s.choose(c, l, &[], Some("10.0.0.2:80")) == Some(0)));
+        // A failed connect to the master tries the slave.
+        assert_eq!(s.choose(c, l, &[0], None), Some(1));
+        s.backends[0].state.record_probe(false);
+        assert!((0..10).all(|_| s.choose(c, l, &[], None) == Some(1)));
+        s.backends[0].state.record_probe(true);
+        assert_eq!(s.choose(c, l, &[], None), Some(0), "fails back");
+        // Both unhealthy: traffic keeps flowing, to the master.
+        s.backends[0].state.record_probe(false);
+        s.backends[1].state.record_probe(false);
+        assert_eq!(s.choose(c, l, &[], None), Some(0));
     }
 
     #[test]
@@ -274,6 +303,7 @@ mod wlc_tests {
                 drain_timeout: None,
                 proxy_protocol: false,
                 max_sessions: 0,
+                master_slave: false,
             };
             let snap = Snapshot::build(&spec, |_| BackendState::new());
             let idle = n - 1;

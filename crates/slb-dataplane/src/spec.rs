@@ -98,6 +98,10 @@ pub struct ListenerSpec {
     /// Send a PROXY protocol v2 header with the client's address at the start of every
     /// backend connection (Alibaba `ProxyProtocolV2Enabled`).
     pub proxy_protocol: bool,
+    /// Master/slave group: `backends[0]` (the master) takes every new connection or session
+    /// while it is eligible, `backends[1]` (the slave) only while the master is not; the
+    /// scheduler is not used.
+    pub master_slave: bool,
     /// UDP only: most sessions at once; beyond, the longest idle of a sample is evicted.
     pub max_sessions: usize,
 }

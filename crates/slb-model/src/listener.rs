@@ -116,6 +116,9 @@ pub struct Listener {
     pub proxy_protocol_v2: bool,
     pub description: String,
     pub health_check: HealthCheck,
+    /// Layer 4: a master/slave server group instead of a VServer group or default group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_slave_server_group_id: Option<String>,
     /// Layer-7 settings; `Some` exactly for HTTP (later HTTPS) listeners. Absent in rows
     /// stored before HTTP listeners existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,6 +146,7 @@ impl Listener {
             proxy_protocol_v2: false,
             description: String::new(),
             health_check: HealthCheck::default(),
+            master_slave_server_group_id: None,
             http: None,
             https: None,
         }
@@ -190,12 +194,6 @@ impl Listener {
         }
         if let Some(v) = text(p, "Description", 256)? {
             self.description = v;
-        }
-        if optional(p, "MasterSlaveServerGroupId").is_some() {
-            return Err(unsupported(
-                "MasterSlaveServerGroupId",
-                "master/slave server groups",
-            ));
         }
         if on_off(p, "AclStatus")? == Some(true) {
             return Err(unsupported("AclStatus", "access control lists"));

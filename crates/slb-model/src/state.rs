@@ -24,6 +24,9 @@ pub struct State {
     pub load_balancers: BTreeMap<String, LoadBalancer>,
     pub listeners: BTreeMap<ListenerKey, Listener>,
     pub vserver_groups: BTreeMap<String, VServerGroup>,
+    /// Master/slave server groups of layer-4 listeners, by id.
+    #[serde(default)]
+    pub master_slave_groups: BTreeMap<String, crate::MasterSlaveServerGroup>,
     /// Forwarding rules of HTTP listeners, by rule id (absent in states stored before rules).
     #[serde(default)]
     pub rules: BTreeMap<String, Rule>,
@@ -120,6 +123,8 @@ impl State {
         self.domain_extensions
             .retain(|_, d| d.listener.load_balancer_id != id);
         self.vserver_groups.retain(|_, g| g.load_balancer_id != id);
+        self.master_slave_groups
+            .retain(|_, g| g.load_balancer_id != id);
         Ok(())
     }
 
@@ -181,6 +186,15 @@ impl State {
     }
 
     fn check_listener(&self, l: &Listener) -> Result<(), ModelError> {
+        if let Some(ms) = &l.master_slave_server_group_id {
+            if l.vserver_group_id.is_some() {
+                return Err(ModelError::invalid_parameter(
+                    "MasterSlaveServerGroupId",
+                    "a listener uses either a VServer group or a master/slave server group",
+                ));
+            }
+            return self.check_master_slave_ref(&l.key.load_balancer_id, ms);
+        }
         match &l.vserver_group_id {
             Some(g) => {
                 let group = self

@@ -14,6 +14,7 @@ const RULE: &str = "rule/";
 const CERT: &str = "cert/";
 const CA_CERT: &str = "cacert/";
 const DOMAIN_EXT: &str = "domainext/";
+const MASTER_SLAVE: &str = "msgroup/";
 
 /// Every resource of `state` as (key, JSON bytes).
 pub fn encode(state: &State) -> BTreeMap<String, Vec<u8>> {
@@ -38,6 +39,9 @@ pub fn encode(state: &State) -> BTreeMap<String, Vec<u8>> {
     }
     for (id, d) in &state.domain_extensions {
         out.insert(format!("{DOMAIN_EXT}{id}"), to_json(d));
+    }
+    for (id, g) in &state.master_slave_groups {
+        out.insert(format!("{MASTER_SLAVE}{id}"), to_json(g));
     }
     out
 }
@@ -64,6 +68,9 @@ pub fn decode<'a>(rows: impl IntoIterator<Item = (String, &'a [u8])>) -> Result<
         } else if key.starts_with(DOMAIN_EXT) {
             let d: slb_model::DomainExtension = from_json(&key, bytes)?;
             state.domain_extensions.insert(d.id.clone(), d);
+        } else if key.starts_with(MASTER_SLAVE) {
+            let g: slb_model::MasterSlaveServerGroup = from_json(&key, bytes)?;
+            state.master_slave_groups.insert(g.id.clone(), g);
         } else if key.starts_with(CA_CERT) {
             let c: slb_model::CaCertificate = from_json(&key, bytes)?;
             state.ca_certificates.insert(c.id.clone(), c);
@@ -105,7 +112,7 @@ mod tests {
     use slb_model::{Listener, LoadBalancer, Protocol, Rule, VServerGroup};
 
     #[test]
-    fn http_listeners_and_rules_round_trip() {
+    fn every_resource_kind_round_trips() {
         let mut s = State::default();
         s.create_load_balancer(LoadBalancer::new("lb-1", "127.0.0.1".parse().unwrap()))
             .unwrap();
@@ -153,7 +160,31 @@ mod tests {
             private_key_pem: "key".into(),
         })
         .unwrap();
+        let (master, slave) = slb_model::MasterSlaveServerGroup::parse_servers(
+            r#"[{"ServerId":"10.0.0.1","Type":"ip","Port":80,"ServerType":"Master"},
+                {"ServerId":"10.0.0.2","Type":"ip","Port":80,"ServerType":"Slave"}]"#,
+        )
+        .unwrap();
+        s.create_master_slave_group(slb_model::MasterSlaveServerGroup {
+            id: "rsp-ms".into(),
+            name: "pair".into(),
+            load_balancer_id: "lb-1".into(),
+            master,
+            slave,
+            create_time: "2026-11-30T00:00:00Z".into(),
+        })
+        .unwrap();
+        let mut udp = Listener::new(slb_model::ListenerKey {
+            load_balancer_id: "lb-1".into(),
+            port: 53,
+            protocol: Protocol::Udp,
+        });
+        udp.master_slave_server_group_id = Some("rsp-ms".into());
+        udp.health_check.kind = "udp".into();
+        udp.health_check.udp_request = "ping".into();
+        s.create_listener(udp).unwrap();
         let rows = encode(&s);
+        assert!(rows.contains_key("msgroup/rsp-ms"));
         assert!(rows.contains_key("rule/rule-1"));
         assert!(rows.contains_key("cert/cert-1"));
         let back = decode(rows.iter().map(|(k, v)| (k.clone(), v.as_slice()))).unwrap();

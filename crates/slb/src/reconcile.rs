@@ -119,6 +119,19 @@ fn group_backends(state: &State, id: &str) -> Vec<BackendSpec> {
 
 /// The listener's VServer group, or the instance's default group on `BackendServerPort`.
 fn listener_backends(state: &State, l: &Listener) -> Vec<BackendSpec> {
+    if let Some(id) = &l.master_slave_server_group_id {
+        // Master first: the data plane prefers backends[0].
+        return state
+            .master_slave_groups
+            .get(id)
+            .map(|g| {
+                [&g.master, &g.slave]
+                    .into_iter()
+                    .filter_map(|m| Some(backend(m, m.port?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
     match &l.vserver_group_id {
         Some(id) => group_backends(state, id),
         None => {
@@ -148,6 +161,7 @@ fn compile(state: &State, l: &Listener, address: IpAddr) -> ListenerSpec {
         connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         proxy_protocol: l.proxy_protocol_v2,
         max_sessions: slb_dataplane::spec::DEFAULT_UDP_MAX_SESSIONS,
+        master_slave: l.master_slave_server_group_id.is_some(),
         drain_timeout: l
             .connection_drain
             .then(|| Duration::from_secs(l.connection_drain_timeout.into())),

@@ -43,13 +43,18 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
         if port.is_some_and(|p| p != l.key.port) || proto.is_some_and(|p| p != l.key.protocol) {
             continue;
         }
-        let members = match &l.vserver_group_id {
-            Some(g) => state
+        let master_slave = l
+            .master_slave_server_group_id
+            .as_ref()
+            .and_then(|id| state.master_slave_groups.get(id));
+        let members = match (&l.vserver_group_id, master_slave) {
+            (_, Some(g)) => vec![g.master.clone(), g.slave.clone()],
+            (Some(g), None) => state
                 .vserver_groups
                 .get(g)
                 .map(|g| g.backend_servers.clone())
                 .unwrap_or_default(),
-            None => state.load_balancers[lb].backend_servers.clone(),
+            (None, None) => state.load_balancers[lb].backend_servers.clone(),
         };
         for m in members {
             let backend_port = m.port.or(l.backend_server_port).unwrap_or_default();

@@ -55,6 +55,8 @@ pub async fn create_l4(
     });
     apply_l4(&mut listener, p, protocol)?;
     listener.vserver_group_id = optional(p, "VServerGroupId").map(str::to_string);
+    listener.master_slave_server_group_id =
+        optional(p, "MasterSlaveServerGroupId").map(str::to_string);
     a.write(l4_action("Create", protocol), move |s| {
         s.create_listener(listener)
     })
@@ -76,11 +78,28 @@ pub async fn set_l4(
     a.write(l4_action("Set", protocol), move |s| {
         let mut l = s.find_listener(&lb, port, Some(protocol))?.clone();
         apply_l4(&mut l, &patch, protocol)?;
+        let vsg = optional(&patch, "VServerGroupId");
+        let ms = optional(&patch, "MasterSlaveServerGroupId");
+        // Naming one kind of group switches the listener to it (both at once is refused).
         match on_off(&patch, "VServerGroup")? {
             Some(false) => l.vserver_group_id = None,
             _ => {
-                if let Some(g) = optional(&patch, "VServerGroupId") {
+                if let Some(g) = vsg {
                     l.vserver_group_id = Some(g.to_string());
+                    if ms.is_none() {
+                        l.master_slave_server_group_id = None;
+                    }
+                }
+            }
+        }
+        match on_off(&patch, "MasterSlaveServerGroup")? {
+            Some(false) => l.master_slave_server_group_id = None,
+            _ => {
+                if let Some(g) = ms {
+                    l.master_slave_server_group_id = Some(g.to_string());
+                    if vsg.is_none() {
+                        l.vserver_group_id = None;
+                    }
                 }
             }
         }
@@ -117,6 +136,7 @@ fn collect(p: &dyn ParamSource) -> std::collections::BTreeMap<String, String> {
         "HealthCheckHttpCode",
         "HealthCheckMethod",
         "VServerGroup",
+        "MasterSlaveServerGroup",
         "MasterSlaveServerGroupId",
         "AclStatus",
         "VServerGroupId",

@@ -12,6 +12,7 @@ mod http_listeners;
 mod key_vault;
 mod listeners;
 mod load_balancers;
+mod master_slave_groups;
 mod regions;
 mod render;
 mod rules;
@@ -85,6 +86,10 @@ pub const ACTIONS: &[&str] = &[
     "DeleteVServerGroup",
     "DescribeVServerGroups",
     "DescribeVServerGroupAttribute",
+    "CreateMasterSlaveServerGroup",
+    "DeleteMasterSlaveServerGroup",
+    "DescribeMasterSlaveServerGroups",
+    "DescribeMasterSlaveServerGroupAttribute",
     "UploadServerCertificate",
     "DeleteServerCertificate",
     "DescribeServerCertificates",
@@ -205,6 +210,12 @@ impl Actions {
             "DeleteVServerGroup" => vserver_groups::delete(self, p).await,
             "DescribeVServerGroups" => vserver_groups::describe(self, p),
             "DescribeVServerGroupAttribute" => vserver_groups::describe_attribute(self, p),
+            "CreateMasterSlaveServerGroup" => master_slave_groups::create(self, p).await,
+            "DeleteMasterSlaveServerGroup" => master_slave_groups::delete(self, p).await,
+            "DescribeMasterSlaveServerGroups" => master_slave_groups::describe(self, p),
+            "DescribeMasterSlaveServerGroupAttribute" => {
+                master_slave_groups::describe_attribute(self, p)
+            }
             _ => return None,
         };
         Some(result)

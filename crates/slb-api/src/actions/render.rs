@@ -96,6 +96,9 @@ pub fn tcp_listener(l: &Listener) -> Value {
     if let Some(g) = &l.vserver_group_id {
         v["VServerGroupId"] = json!(g);
     }
+    if let Some(g) = &l.master_slave_server_group_id {
+        v["MasterSlaveServerGroupId"] = json!(g);
+    }
     if let Some(port) = hc.connect_port {
         v["HealthCheckConnectPort"] = json!(port);
     }

@@ -93,6 +93,7 @@ impl HttpSnapshot {
                 drain_timeout: None,
                 proxy_protocol: false,
                 max_sessions: 0,
+                master_slave: false,
             };
             Snapshot::build(&tcp, |addr| {
                 states

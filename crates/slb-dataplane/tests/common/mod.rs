@@ -170,6 +170,7 @@ pub fn spec(port: u16, backends: Vec<BackendSpec>, scheduler: SchedulerKind) -> 
         drain_timeout: None,
         proxy_protocol: false,
         max_sessions: 0,
+        master_slave: false,
     }
 }
 

@@ -11,6 +11,7 @@ mod http;
 mod https;
 mod keyserver;
 mod live_changes;
+mod master_slave;
 mod proxy_protocol;
 mod resources;
 mod scheduling;
