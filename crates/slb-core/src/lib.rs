@@ -9,6 +9,7 @@
 //! - [`health`]: rise/fall threshold state machine for health-check results.
 //! - [`persistence`]: source-IP session persistence table with expiry.
 //! - [`proxy_protocol`]: PROXY protocol v2 headers (encode and decode).
+//! - [`token_bucket`]: byte-rate pacing for listener bandwidth limits.
 //! - [`http_codes`]: parsing of Alibaba `HealthCheckHttpCode` into a status-class set.
 
 pub mod health;
@@ -16,6 +17,7 @@ pub mod http_codes;
 pub mod persistence;
 pub mod proxy_protocol;
 pub mod sched;
+pub mod token_bucket;
 
 pub use health::{HealthStatus, HealthTracker};
 pub use http_codes::{HttpCodes, ParseHttpCodesError};
@@ -23,3 +25,4 @@ pub use persistence::PersistenceTable;
 pub use sched::{
     build, BackendWeight, PickContext, Scheduler, SchedulerKind, UnknownSchedulerError,
 };
+pub use token_bucket::TokenBucket;

@@ -21,6 +21,7 @@ pub mod http;
 mod listener;
 pub mod metrics;
 mod persistence;
+mod shaper;
 mod snapshot;
 pub mod spec;
 mod tcp;

@@ -27,6 +27,7 @@ use crate::error::DataPlaneError;
 use crate::health::{spawn_probe, ProbeHandle};
 use crate::metrics::ListenerMetrics;
 use crate::persistence::Persistence;
+use crate::shaper::Shaper;
 use crate::snapshot::Snapshot;
 use crate::spec::{ListenerKey, ListenerSpec, PROTOCOL_UDP};
 use crate::tcp::{accept::accept_loop, bind::bind};
@@ -61,6 +62,8 @@ pub(crate) struct ListenerShared {
     pub persistence: Persistence,
     /// Address the socket is bound to (differs from the spec when it asked for port 0).
     pub local_addr: Mutex<SocketAddr>,
+    /// The listener's bandwidth limit, read when a connection or session starts.
+    pub shaper: arc_swap::ArcSwapOption<Shaper>,
 }
 
 /// A removed backend whose connections are kept until its drain timer fires.
@@ -88,6 +91,7 @@ impl ListenerRuntime {
             metrics: ListenerMetrics::default(),
             persistence: Persistence::new(spec.persistence_timeout),
             local_addr: Mutex::new(spec.bind),
+            shaper: arc_swap::ArcSwapOption::new(Shaper::follow(None, spec.bandwidth_mbps)),
         });
         let (accept, local_addr) = open(&spec, spec.bind, &shared)?;
         *lock(&shared.local_addr) = local_addr;
@@ -131,6 +135,8 @@ impl ListenerRuntime {
         self.shared
             .persistence
             .set_timeout(spec.persistence_timeout);
+        let shaper = Shaper::follow(self.shared.shaper.load().as_ref(), spec.bandwidth_mbps);
+        self.shared.shaper.store(shaper);
         self.shared.snapshot.store(Arc::new(snapshot));
         for b in &old.backends {
             if !spec.backends.iter().any(|n| n.addr == b.addr)

@@ -204,6 +204,7 @@ mod tests {
             proxy_protocol: false,
             max_sessions: 0,
             master_slave: false,
+            bandwidth_mbps: None,
         }
     }
 
@@ -304,6 +305,7 @@ mod wlc_tests {
                 proxy_protocol: false,
                 max_sessions: 0,
                 master_slave: false,
+                bandwidth_mbps: None,
             };
             let snap = Snapshot::build(&spec, |_| BackendState::new());
             let idle = n - 1;

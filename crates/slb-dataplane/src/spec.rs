@@ -102,6 +102,9 @@ pub struct ListenerSpec {
     /// while it is eligible, `backends[1]` (the slave) only while the master is not; the
     /// scheduler is not used.
     pub master_slave: bool,
+    /// Alibaba `Bandwidth` in Mbit/s, each direction shared by all the listener's
+    /// connections or sessions; `None` = unlimited (-1).
+    pub bandwidth_mbps: Option<u32>,
     /// UDP only: most sessions at once; beyond, the longest idle of a sample is evicted.
     pub max_sessions: usize,
 }
@@ -242,6 +245,9 @@ pub struct HttpListenerSpec {
     /// HTTPS: terminate TLS with these settings (certificate, policy, ALPN, client CA).
     /// A changed value applies to new handshakes; established connections keep theirs.
     pub tls: Option<slb_tls::TlsSettings>,
+    /// Alibaba `Bandwidth` in Mbit/s, each direction (client to backend, backend to
+    /// client) shared by all the listener's connections; `None` = unlimited (-1).
+    pub bandwidth_mbps: Option<u32>,
 }
 
 /// One forwarding rule (Alibaba `CreateRules`): requests whose host and path match go to

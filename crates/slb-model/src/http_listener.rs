@@ -236,12 +236,8 @@ impl Listener {
         if let Some(v) = one_of(p, "Scheduler", L7_SCHEDULERS)? {
             self.scheduler = v.into();
         }
-        if let Some(raw) = optional(p, "Bandwidth") {
-            if raw != "-1" {
-                int_in(p, "Bandwidth", 1..=5120i32)?;
-                return Err(unsupported("Bandwidth", "per-listener bandwidth limits"));
-            }
-            self.bandwidth = -1;
+        if let Some(b) = crate::listener::bandwidth_param(p)? {
+            self.bandwidth = b;
         }
         if let Some(v) = text(p, "Description", 256)? {
             self.description = v;
@@ -307,12 +303,19 @@ mod tests {
             ("HealthCheckType", "tcp"),
             ("ForwardPort", "0"),
         ];
+        assert_eq!(
+            apply(&mut l, &[("Bandwidth", "5121")], false)
+                .unwrap_err()
+                .code,
+            "InvalidParameter"
+        );
+        apply(&mut l, &[("Bandwidth", "10")], false).unwrap();
+        assert_eq!(l.bandwidth, 10);
         for pair in bad {
             let err = apply(&mut l, &[("HealthCheck", "on"), *pair], true).unwrap_err();
             assert_eq!(err.code, "InvalidParameter", "{pair:?}");
         }
         for (k, v, code) in [
-            ("Bandwidth", "10", "OperationUnsupported.Bandwidth"),
             ("AclStatus", "on", "OperationUnsupported.AclStatus"),
             ("XForwardedFor", "off", "OperationUnsupported.XForwardedFor"),
         ] {

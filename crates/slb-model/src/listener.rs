@@ -161,12 +161,8 @@ impl Listener {
         if let Some(v) = one_of(p, "Scheduler", L4_SCHEDULERS)? {
             self.scheduler = v.into();
         }
-        if let Some(raw) = optional(p, "Bandwidth") {
-            if raw != "-1" {
-                int_in(p, "Bandwidth", 1..=5120i32)?;
-                return Err(unsupported("Bandwidth", "per-listener bandwidth limits"));
-            }
-            self.bandwidth = -1;
+        if let Some(b) = bandwidth_param(p)? {
+            self.bandwidth = b;
         }
         if let Some(v) = int_in(p, "PersistenceTimeout", 0..=3600u32)? {
             self.persistence_timeout = v;
@@ -219,6 +215,15 @@ impl Listener {
         self.apply_tcp_params(p)?;
         self.health_check.kind = "udp".into();
         Ok(())
+    }
+}
+
+/// `Bandwidth`: -1 (unlimited) or 1-5120 Mbit/s.
+pub fn bandwidth_param(p: &dyn ParamSource) -> Result<Option<i32>, ModelError> {
+    match optional(p, "Bandwidth") {
+        None => Ok(None),
+        Some("-1") => Ok(Some(-1)),
+        Some(_) => int_in(p, "Bandwidth", 1..=5120i32),
     }
 }
 

@@ -172,6 +172,30 @@ impl State {
         Ok(())
     }
 
+    /// A pay-by-bandwidth instance (positive `Bandwidth`) caps the sum of its listeners'
+    /// limits; a listener at -1 shares the instance's bandwidth and counts for nothing.
+    fn check_bandwidth(&self, l: &Listener) -> Result<(), ModelError> {
+        let cap = self.load_balancer(&l.key.load_balancer_id)?.bandwidth;
+        if l.bandwidth <= 0 || cap <= 0 {
+            return Ok(());
+        }
+        let others: i64 = self
+            .listeners_of(&l.key.load_balancer_id)
+            .filter(|o| o.key != l.key && o.bandwidth > 0)
+            .map(|o| i64::from(o.bandwidth))
+            .sum();
+        let total = others + i64::from(l.bandwidth);
+        if total > i64::from(cap) {
+            return Err(ModelError::invalid_parameter(
+                "Bandwidth",
+                format!(
+                    "the listeners' bandwidth would total {total} Mbps, more than the instance's {cap} Mbps"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Replaces a listener's settings with `updated` (same key), after the same checks as create.
     pub fn update_listener(&mut self, updated: Listener) -> Result<(), ModelError> {
         if !self.listeners.contains_key(&updated.key) {
@@ -186,6 +210,7 @@ impl State {
     }
 
     fn check_listener(&self, l: &Listener) -> Result<(), ModelError> {
+        self.check_bandwidth(l)?;
         if let Some(ms) = &l.master_slave_server_group_id {
             if l.vserver_group_id.is_some() {
                 return Err(ModelError::invalid_parameter(
@@ -494,6 +519,34 @@ mod tests {
         l.vserver_group_id = Some("rsp-x".into());
         assert_eq!(s.create_listener(l).unwrap_err().status, 404);
         assert_eq!(s, before);
+    }
+
+    #[test]
+    fn listener_bandwidth_fits_in_a_pay_by_bandwidth_instance() {
+        let mut s = State::default();
+        let mut capped = lb("lb-1", "127.0.0.1");
+        capped.bandwidth = 10;
+        s.create_load_balancer(capped).unwrap();
+        let listener = |port: u16, bw: i32| {
+            let mut l = Listener::new(key(port));
+            l.backend_server_port = Some(80);
+            l.bandwidth = bw;
+            l
+        };
+        s.create_listener(listener(80, 6)).unwrap();
+        let e = s.create_listener(listener(81, 5)).unwrap_err();
+        assert_eq!(e.code, "InvalidParameter");
+        assert!(e.message.contains("11 Mbps"), "{}", e.message);
+        s.create_listener(listener(81, 4)).unwrap();
+        s.create_listener(listener(82, -1)).unwrap();
+        // Raising one listener past the cap is refused too; lowering is fine.
+        assert!(s.update_listener(listener(80, 7)).is_err());
+        s.update_listener(listener(80, 5)).unwrap();
+        // A pay-by-traffic instance (-1) caps nothing.
+        s.create_load_balancer(lb("lb-2", "127.0.0.2")).unwrap();
+        let mut l = listener(80, 5120);
+        l.key.load_balancer_id = "lb-2".into();
+        s.create_listener(l).unwrap();
     }
 
     #[test]

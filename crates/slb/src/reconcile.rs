@@ -90,6 +90,7 @@ pub fn desired_http_listeners(
                 redirect_https_port: http.forward_port,
                 cookie_key,
                 tls,
+                bandwidth_mbps: u32::try_from(l.bandwidth).ok().filter(|&b| b > 0),
             })
         })
         .collect()
@@ -162,6 +163,7 @@ fn compile(state: &State, l: &Listener, address: IpAddr) -> ListenerSpec {
         proxy_protocol: l.proxy_protocol_v2,
         max_sessions: slb_dataplane::spec::DEFAULT_UDP_MAX_SESSIONS,
         master_slave: l.master_slave_server_group_id.is_some(),
+        bandwidth_mbps: u32::try_from(l.bandwidth).ok().filter(|&b| b > 0),
         drain_timeout: l
             .connection_drain
             .then(|| Duration::from_secs(l.connection_drain_timeout.into())),

@@ -94,6 +94,7 @@ impl HttpSnapshot {
                 proxy_protocol: false,
                 max_sessions: 0,
                 master_slave: false,
+                bandwidth_mbps: None,
             };
             Snapshot::build(&tcp, |addr| {
                 states
@@ -251,6 +252,7 @@ mod tests {
             redirect_https_port: None,
             cookie_key: [0; 32],
             tls: None,
+            bandwidth_mbps: None,
         };
         HttpSnapshot::build(&spec, |_, _| BackendState::new())
     }

@@ -48,6 +48,8 @@ pub(crate) struct HttpShared {
     pub local_addr: Mutex<SocketAddr>,
     /// HTTPS: the TLS configuration new handshakes use (swapped on rotation).
     pub tls: arc_swap::ArcSwapOption<super::tls_accept::TlsTermination>,
+    /// The listener's bandwidth limit, applied to each client connection from its accept.
+    pub shaper: arc_swap::ArcSwapOption<crate::shaper::Shaper>,
 }
 
 impl HttpShared {
@@ -109,6 +111,10 @@ impl HttpListenerRuntime {
             access_log,
             local_addr: Mutex::new(local_addr),
             tls: arc_swap::ArcSwapOption::new(tls),
+            shaper: arc_swap::ArcSwapOption::new(crate::shaper::Shaper::follow(
+                None,
+                spec.bandwidth_mbps,
+            )),
         });
         let accept = tokio::spawn(accept_loop(socket, shared.clone()));
         let sweeper = tokio::spawn(sweep_pool(Arc::downgrade(&shared)));
@@ -146,6 +152,9 @@ impl HttpListenerRuntime {
             // New handshakes use it; established connections keep their session.
             self.shared.tls.store(tls);
         }
+        let shaper =
+            crate::shaper::Shaper::follow(self.shared.shaper.load().as_ref(), spec.bandwidth_mbps);
+        self.shared.shaper.store(shaper);
         let old = self.shared.snapshot.load_full();
         let snapshot = HttpSnapshot::build(&spec, |addr, health| {
             old.state_of(addr, health)
@@ -278,7 +287,8 @@ async fn accept_loop(listener: AsyncFd<Socket>, shared: Arc<HttpShared>) {
                     let Some(peer) = addr.as_socket() else {
                         continue;
                     };
-                    let stream = super::h1::ClientStream::new(socket.into());
+                    let stream = super::h1::ClientStream::new(socket.into())
+                        .paced(shared.shaper.load_full());
                     tokio::spawn(serve_connection(stream, peer, bound, shared.clone()));
                 }
                 Ok(Err(e)) => break Some(e),

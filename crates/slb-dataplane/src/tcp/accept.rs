@@ -74,7 +74,16 @@ async fn serve(client: TcpStream, shared: Arc<ListenerShared>) {
         }
     }
     let closed = connected.guard.state().closed();
-    let end = relay::relay(client, connected.stream, m, established_timeout, closed).await;
+    let shaper = shared.shaper.load_full();
+    let end = relay::relay(
+        client,
+        connected.stream,
+        m,
+        established_timeout,
+        closed,
+        shaper.as_deref(),
+    )
+    .await;
     match end {
         relay::RelayEnd::Error(e) => {
             tracing::debug!(listener = %shared.key, %peer, backend = %connected.addr, error = %e, "connection failed");

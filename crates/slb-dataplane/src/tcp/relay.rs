@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use super::splice::{splice_half, Pipe};
 use crate::metrics::ListenerMetrics;
+use crate::shaper::{Direction, Shaper};
 
 /// Size of each direction's copy buffer: 64 KiB (the default 8 KiB costs over twice the CPU).
 pub const RELAY_BUFFER_SIZE: usize = 64 * 1024;
@@ -45,11 +46,28 @@ pub(crate) async fn relay(
     metrics: &ListenerMetrics,
     idle_timeout: Duration,
     closed: impl Future<Output = ()>,
+    shaper: Option<&Shaper>,
 ) -> RelayEnd {
     let activity = Activity::new();
+    let up_pace = shaper.map(|s| (s, Direction::Up));
+    let down_pace = shaper.map(|s| (s, Direction::Down));
     if let (Some(up_pipe), Some(down_pipe)) = (Pipe::new(), Pipe::new()) {
-        let up = splice_half(&client, &backend, &up_pipe, &metrics.bytes_in, &activity);
-        let down = splice_half(&backend, &client, &down_pipe, &metrics.bytes_out, &activity);
+        let up = splice_half(
+            &client,
+            &backend,
+            &up_pipe,
+            &metrics.bytes_in,
+            &activity,
+            up_pace,
+        );
+        let down = splice_half(
+            &backend,
+            &client,
+            &down_pipe,
+            &metrics.bytes_out,
+            &activity,
+            down_pace,
+        );
         return tokio::select! {
             r = async { tokio::try_join!(up, down) } => match r {
                 Ok(_) => RelayEnd::Finished,
@@ -61,8 +79,8 @@ pub(crate) async fn relay(
     }
     let (mut cr, mut cw) = client.split();
     let (mut br, mut bw) = backend.split();
-    let up = copy_half(&mut cr, &mut bw, &metrics.bytes_in, &activity);
-    let down = copy_half(&mut br, &mut cw, &metrics.bytes_out, &activity);
+    let up = copy_half(&mut cr, &mut bw, &metrics.bytes_in, &activity, up_pace);
+    let down = copy_half(&mut br, &mut cw, &metrics.bytes_out, &activity, down_pace);
     tokio::select! {
         r = async { tokio::try_join!(up, down) } => match r {
             Ok(_) => RelayEnd::Finished,
@@ -79,6 +97,7 @@ async fn copy_half<R, W>(
     w: &mut W,
     counter: &AtomicU64,
     activity: &Activity,
+    pace: Option<(&Shaper, Direction)>,
 ) -> io::Result<()>
 where
     R: AsyncRead + Unpin + ?Sized,
@@ -93,6 +112,9 @@ where
             return Ok(());
         }
         activity.touch();
+        if let Some((s, dir)) = pace {
+            s.pace(dir, n).await;
+        }
         w.write_all(&buf[..n]).await?;
         counter.fetch_add(n as u64, Ordering::Relaxed);
         activity.touch();
@@ -158,6 +180,7 @@ mod tests {
                 &metrics,
                 Duration::from_millis(200),
                 std::future::pending(),
+                None,
             )
             .await
         };
@@ -191,6 +214,7 @@ mod tests {
                 &metrics,
                 Duration::ZERO,
                 tokio::time::sleep(Duration::from_millis(50)),
+                None,
             ),
         )
         .await
@@ -210,6 +234,7 @@ mod tests {
             &metrics,
             Duration::ZERO,
             std::future::pending(),
+            None,
         );
         let io = async {
             let send = async {

@@ -13,6 +13,7 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::relay::Activity;
+use crate::shaper::{Direction, Shaper};
 
 /// Bytes asked of the kernel per splice call: one default pipe's capacity (64 KiB).
 const CHUNK: usize = 64 * 1024;
@@ -43,6 +44,7 @@ pub(crate) async fn splice_half(
     pipe: &Pipe,
     counter: &AtomicU64,
     activity: &Activity,
+    pace: Option<(&Shaper, Direction)>,
 ) -> io::Result<()> {
     loop {
         // The pipe is empty here, so EAGAIN can only mean the socket has nothing to read.
@@ -63,6 +65,10 @@ pub(crate) async fn splice_half(
             return Ok(());
         }
         activity.touch();
+        // Paced while the bytes wait in the pipe.
+        if let Some((s, dir)) = pace {
+            s.pace(dir, n).await;
+        }
         let mut left = n;
         while left > 0 {
             dst.writable().await?;

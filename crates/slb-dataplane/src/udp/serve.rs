@@ -14,6 +14,7 @@ use tokio::net::UdpSocket;
 use super::sessions::{Session, Sessions};
 use crate::backend::ActiveGuard;
 use crate::listener::ListenerShared;
+use crate::shaper::Direction;
 use crate::snapshot::Snapshot;
 use crate::spec::DEFAULT_UDP_SESSION_TIMEOUT;
 
@@ -110,6 +111,10 @@ pub(crate) async fn serve(socket: UdpSocket, shared: Arc<ListenerShared>) {
         } else {
             HEADROOM
         };
+        if let Some(shaper) = shared.shaper.load().as_ref() {
+            // Held here, the next datagrams wait in the socket's receive buffer.
+            shaper.pace(Direction::Up, n).await;
+        }
         let datagram = &buf[start..HEADROOM + n];
         let sent = match session.socket.try_send(datagram) {
             // A new socket is writable only once the reactor has seen it: wait for that
@@ -278,6 +283,9 @@ async fn replies(
                         m.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
                     } else {
                         m.udp.dropped_send_failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if let Some(shaper) = guard.shared.shaper.load().as_ref() {
+                        shaper.pace(Direction::Down, n).await;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

@@ -171,6 +171,7 @@ pub fn spec(port: u16, backends: Vec<BackendSpec>, scheduler: SchedulerKind) -> 
         proxy_protocol: false,
         max_sessions: 0,
         master_slave: false,
+        bandwidth_mbps: None,
     }
 }
 

@@ -174,6 +174,7 @@ pub fn http_spec(port: u16, backends: Vec<BackendSpec>) -> HttpListenerSpec {
         redirect_https_port: None,
         cookie_key: [42; 32],
         tls: None,
+        bandwidth_mbps: None,
     }
 }
 

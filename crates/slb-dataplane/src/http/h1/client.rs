@@ -12,15 +12,52 @@ use std::net::{Shutdown, TcpStream as StdTcpStream};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::future::Future;
+use std::sync::Arc;
+
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
+
+use crate::shaper::{Direction, Shaper};
 
 /// Most bytes a read on the unregistered socket fills (the buffer's spare capacity must be
 /// zeroed first, as safe code cannot read into uninitialised memory).
 const RAW_READ_MAX: usize = 16 * 1024;
 
 /// A client socket, unregistered until it would block.
-pub(crate) struct ClientStream(State);
+pub(crate) struct ClientStream {
+    state: State,
+    /// The listener's bandwidth limit, if any.
+    pace: Option<Box<Pacer>>,
+}
+
+/// Bandwidth pacing of one client connection: after bytes move one way, the next
+/// operation that way waits until the listener's token bucket allows it.
+struct Pacer {
+    shaper: Arc<Shaper>,
+    read_wait: Option<Pin<Box<Sleep>>>,
+    write_wait: Option<Pin<Box<Sleep>>>,
+}
+
+/// Whether the pause in `slot` (if any) is over; registers the waker when it is not.
+fn pause_over(slot: &mut Option<Pin<Box<Sleep>>>, cx: &mut Context<'_>) -> bool {
+    if let Some(s) = slot {
+        if s.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+    }
+    *slot = None;
+    true
+}
+
+/// Charges `n` bytes moved `dir` and arms the pause the limit asks for.
+fn charge(shaper: &Shaper, slot: &mut Option<Pin<Box<Sleep>>>, dir: Direction, n: usize) {
+    let d = shaper.delay(dir, n);
+    if !d.is_zero() {
+        *slot = Some(Box::pin(tokio::time::sleep(d)));
+    }
+}
 
 enum State {
     /// Non-blocking, not in epoll.
@@ -34,19 +71,34 @@ enum State {
 impl ClientStream {
     /// `stream` must be non-blocking.
     pub(crate) fn new(stream: StdTcpStream) -> Self {
-        Self(State::Raw(stream))
+        Self {
+            state: State::Raw(stream),
+            pace: None,
+        }
+    }
+
+    /// Paces this connection by the listener's bandwidth limit (`None`: unlimited).
+    pub(crate) fn paced(mut self, shaper: Option<Arc<Shaper>>) -> Self {
+        self.pace = shaper.map(|shaper| {
+            Box::new(Pacer {
+                shaper,
+                read_wait: None,
+                write_wait: None,
+            })
+        });
+        self
     }
 
     /// The registered stream (registering now if needed), for concurrent halves, upgrades
     /// and the HTTP/2 handoff.
     pub(crate) fn registered(&mut self) -> io::Result<&mut TcpStream> {
-        if let State::Raw(_) = self.0 {
-            let State::Raw(raw) = std::mem::replace(&mut self.0, State::Failed) else {
+        if let State::Raw(_) = self.state {
+            let State::Raw(raw) = std::mem::replace(&mut self.state, State::Failed) else {
                 unreachable!("checked above")
             };
-            self.0 = State::Tokio(TcpStream::from_std(raw)?);
+            self.state = State::Tokio(TcpStream::from_std(raw)?);
         }
-        match &mut self.0 {
+        match &mut self.state {
             State::Tokio(s) => Ok(s),
             _ => Err(io::Error::other("client socket registration failed")),
         }
@@ -54,7 +106,7 @@ impl ClientStream {
 
     /// The local address (`getsockname`), for listeners bound to a wildcard address.
     pub(crate) fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
-        match &self.0 {
+        match &self.state {
             State::Raw(s) => s.local_addr(),
             State::Tokio(s) => s.local_addr(),
             State::Failed => Err(io::Error::other("client socket registration failed")),
@@ -62,7 +114,7 @@ impl ClientStream {
     }
 
     pub(crate) fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        match &self.0 {
+        match &self.state {
             State::Raw(s) => s.set_nodelay(on),
             State::Tokio(s) => s.set_nodelay(on),
             State::Failed => Ok(()),
@@ -86,7 +138,25 @@ impl AsyncRead for ClientStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let State::Raw(s) = &mut this.0 {
+        if let Some(p) = &mut this.pace {
+            if !pause_over(&mut p.read_wait, cx) {
+                return Poll::Pending;
+            }
+        }
+        let before = buf.filled().len();
+        let r = this.read_now(cx, buf);
+        if let (Poll::Ready(Ok(())), Some(p)) = (&r, &mut this.pace) {
+            let n = buf.filled().len() - before;
+            charge(&p.shaper, &mut p.read_wait, Direction::Up, n);
+        }
+        r
+    }
+}
+
+impl ClientStream {
+    fn read_now(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self;
+        if let State::Raw(s) = &mut this.state {
             let room = buf.remaining().min(RAW_READ_MAX);
             let dst = buf.initialize_unfilled_to(room);
             if let Some(r) = raw_attempt(s.read(dst)) {
@@ -100,22 +170,62 @@ impl AsyncRead for ClientStream {
     }
 }
 
+impl ClientStream {
+    fn write_now(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if let State::Raw(s) = &mut self.state {
+            if let Some(r) = raw_attempt(s.write(data)) {
+                return Poll::Ready(r);
+            }
+        }
+        match self.registered() {
+            Ok(s) => Pin::new(s).poll_write(cx, data),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn write_vectored_now(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if let State::Raw(s) = &mut self.state {
+            if let Some(r) = raw_attempt(s.write_vectored(bufs)) {
+                return Poll::Ready(r);
+            }
+        }
+        match self.registered() {
+            Ok(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Runs a write unless a bandwidth pause is pending, then charges what it wrote.
+    fn paced_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(&mut Self, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if let Some(p) = &mut self.pace {
+            if !pause_over(&mut p.write_wait, cx) {
+                return Poll::Pending;
+            }
+        }
+        let r = write(self, cx);
+        if let (Poll::Ready(Ok(n)), Some(p)) = (&r, &mut self.pace) {
+            charge(&p.shaper, &mut p.write_wait, Direction::Down, *n);
+        }
+        r
+    }
+}
+
 impl AsyncWrite for ClientStream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if let State::Raw(s) = &mut this.0 {
-            if let Some(r) = raw_attempt(s.write(data)) {
-                return Poll::Ready(r);
-            }
-        }
-        match this.registered() {
-            Ok(s) => Pin::new(s).poll_write(cx, data),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.get_mut()
+            .paced_write(cx, |this, cx| this.write_now(cx, data))
     }
 
     /// One `writev` for several buffers: rustls hands over each TLS record as its own
@@ -126,16 +236,8 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if let State::Raw(s) = &mut this.0 {
-            if let Some(r) = raw_attempt(s.write_vectored(bufs)) {
-                return Poll::Ready(r);
-            }
-        }
-        match this.registered() {
-            Ok(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.get_mut()
+            .paced_write(cx, |this, cx| this.write_vectored_now(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -143,14 +245,14 @@ impl AsyncWrite for ClientStream {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().0 {
+        match &mut self.get_mut().state {
             State::Tokio(s) => Pin::new(s).poll_flush(cx),
             _ => Poll::Ready(Ok(())),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().0 {
+        match &mut self.get_mut().state {
             State::Raw(s) => Poll::Ready(s.shutdown(Shutdown::Write)),
             State::Tokio(s) => Pin::new(s).poll_shutdown(cx),
             State::Failed => Poll::Ready(Ok(())),
@@ -281,7 +383,7 @@ mod tests {
         c.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"ping");
         assert!(
-            matches!(c.0, State::Raw(_)),
+            matches!(c.state, State::Raw(_)),
             "data was there: no registration"
         );
         c.write_all(b"pong").await.unwrap();
@@ -289,7 +391,7 @@ mod tests {
         let reader = tokio::spawn(async move {
             let mut buf = [0u8; 5];
             c.read_exact(&mut buf).await.unwrap();
-            (buf, matches!(c.0, State::Tokio(_)))
+            (buf, matches!(c.state, State::Tokio(_)))
         });
         let mut got = [0u8; 4];
         peer.read_exact(&mut got).await.unwrap();
