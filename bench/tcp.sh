@@ -7,6 +7,7 @@
 #   HTTP=1 HTTP_MODE=l4 bench/tcp.sh   # ... or through a second TCP listener
 #   RUNS=3 bench/tcp.sh          # three runs back to back, medians in the table
 #   PIN=0 bench/tcp.sh           # no CPU pinning
+#   UDP=1 SECTIONS='tcp udp' bench/tcp.sh   # UDP throughput and loss (iperf3 -u) through a UDP listener
 #   HTTP=1 TLS=1 KEYSERVER=1 SECTIONS=tls bench/tcp.sh  # HTTPS keys on a key server (own process)
 #   bench/tcp.sh table DIR       # print the table again for an earlier run (DIR = its results folder)
 #
@@ -43,6 +44,7 @@ HTTP=${HTTP:-0}                         # 1 = also run HTTP_SECTIONS through a s
 HTTP_MODE=${HTTP_MODE:-l7}              # l7 = an HTTP listener (terminates HTTP, pools backends); l4 = a TCP listener
 HTTP_SECTIONS=${HTTP_SECTIONS:-"ka close"}
 TLS=${TLS:-0}                           # 1 (with HTTP=1) = also the harness's tls section through an HTTPS listener
+UDP=${UDP:-0}                           # 1 = also the harness's udp section through a UDP listener on SLB_TCP_PORT
 KEYSERVER=${KEYSERVER:-0}               # 1 = keys on `slb keyserver` (pinned with the proxy), signatures remote
 EXTRA_NAME=${EXTRA_NAME:-openslb}
 PORT_BASE=${PORT_BASE:-27000}           # must match the harness's PORT_BASE (passed through)
@@ -259,6 +261,13 @@ call AddBackendServers --RegionId local --LoadBalancerId "$LB" \
 call CreateLoadBalancerTCPListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_TCP_PORT" \
     --BackendServerPort "$IPERF_PORT" --Bandwidth -1 --Scheduler rr "${HC[@]}" >/dev/null
 call StartLoadBalancerListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_TCP_PORT" >/dev/null
+if [[ $UDP == 1 ]]; then
+    # iperf3 -u: its control connection takes the TCP listener, the datagrams this one
+    # (UDP has its own port space, so both share SLB_TCP_PORT like nginx's stream block).
+    call CreateLoadBalancerUDPListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_TCP_PORT" \
+        --BackendServerPort "$IPERF_PORT" --Bandwidth -1 --Scheduler rr --HealthCheckSwitch off >/dev/null
+    call StartLoadBalancerListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_TCP_PORT" --ListenerProtocol udp >/dev/null
+fi
 
 if [[ $HTTP == 1 ]]; then
     # HTTP through an L4 listener: both nginx backends, round robin, as the peers' HTTP proxies
@@ -329,6 +338,7 @@ env_vars=(EXTRA_NAME="$EXTRA_NAME" EXTRA_CMD="$EXTRA_CMD" EXTRA_TCP_PORT="$SLB_T
           SECTIONS="$SECTIONS" RUNS="$RUNS" QUIET_WAIT="$QUIET_WAIT" RETRIES="$RETRIES" DUR="$DUR"
           PORT_BASE="$PORT_BASE" RUN_DIR="$RUN_DIR" RESULTS_DIR="$OUT")
 [[ $HTTP == 1 ]] && env_vars+=(EXTRA_HTTP_PORT="$SLB_HTTP_PORT")
+[[ $UDP == 1 ]] && env_vars+=(EXTRA_UDP_PORT="$SLB_TCP_PORT")
 [[ $TLS == 1 ]] && env_vars+=(EXTRA_TLS_PORT="$SLB_TLS_PORT" EXTRA_TLSFULL_PORT="$SLB_TLSFULL_PORT")
 log "harness: SECTIONS='$SECTIONS' RUNS=$RUNS PIN=${PIN:-1}, at most ${TIMEOUT}s; raw output in $OUT"
 env "${env_vars[@]}" timeout --kill-after=30 "$TIMEOUT" "${PEERS_RUN[@]}" run </dev/null >"$OUT/peers-summary.md" 2>"$OUT/peers.log"
