@@ -5,6 +5,7 @@
 //! address, active connection counts, backend eligibility) as arguments. That keeps every
 //! algorithm deterministic to test, fuzz and benchmark on its own.
 //!
+//! - [`acl`]: access-control list matching (merged ranges, binary search).
 //! - [`sched`]: backend schedulers (`wrr`, `wlc`, `rr`, `sch`, `tch`) behind [`Scheduler`].
 //! - [`health`]: rise/fall threshold state machine for health-check results.
 //! - [`persistence`]: source-IP session persistence table with expiry.
@@ -12,6 +13,7 @@
 //! - [`token_bucket`]: byte-rate pacing for listener bandwidth limits.
 //! - [`http_codes`]: parsing of Alibaba `HealthCheckHttpCode` into a status-class set.
 
+pub mod acl;
 pub mod health;
 pub mod http_codes;
 pub mod persistence;
@@ -19,6 +21,7 @@ pub mod proxy_protocol;
 pub mod sched;
 pub mod token_bucket;
 
+pub use acl::AclMatcher;
 pub use health::{HealthStatus, HealthTracker};
 pub use http_codes::{HttpCodes, ParseHttpCodesError};
 pub use persistence::PersistenceTable;

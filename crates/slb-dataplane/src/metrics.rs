@@ -17,6 +17,9 @@ pub const LISTENER_CONNECTIONS_TOTAL: &str = "slb_listener_connections_total";
 pub const LISTENER_BYTES_IN_TOTAL: &str = "slb_listener_bytes_in_total";
 /// Counter: bytes received from backends and forwarded to clients.
 pub const LISTENER_BYTES_OUT_TOTAL: &str = "slb_listener_bytes_out_total";
+/// Counter: client connections (or UDP datagrams) refused by the listener's access
+/// control list.
+pub const LISTENER_ACL_DENIED_TOTAL: &str = "slb_listener_acl_denied_total";
 /// Counter: backend connect attempts that failed (refused, unreachable or timed out).
 pub const LISTENER_BACKEND_CONNECT_FAILURES_TOTAL: &str =
     "slb_listener_backend_connect_failures_total";
@@ -187,6 +190,8 @@ pub struct ListenerMetrics {
     pub bytes_out: AtomicU64,
     /// See [`LISTENER_BACKEND_CONNECT_FAILURES_TOTAL`].
     pub connect_failures: AtomicU64,
+    /// See [`LISTENER_ACL_DENIED_TOTAL`].
+    pub acl_denied: AtomicU64,
     /// UDP listeners only (zero elsewhere).
     pub udp: UdpMetrics,
 }
@@ -295,7 +300,7 @@ pub(crate) struct Sample<'a> {
 }
 
 /// Metadata of each family, in rendering order: (name, type, help).
-pub(crate) const FAMILIES: [(&str, &str, &str); 7] = [
+pub(crate) const FAMILIES: [(&str, &str, &str); 8] = [
     (
         LISTENER_ACTIVE_CONNECTIONS,
         "gauge",
@@ -322,6 +327,11 @@ pub(crate) const FAMILIES: [(&str, &str, &str); 7] = [
         "Backend connect attempts that failed or timed out.",
     ),
     (
+        LISTENER_ACL_DENIED_TOTAL,
+        "counter",
+        "Client connections or datagrams refused by the access control list.",
+    ),
+    (
         BACKEND_HEALTHY,
         "gauge",
         "1 if the backend may take connections by health, 0 if marked unhealthy.",
@@ -342,6 +352,7 @@ impl ListenerMetrics {
             LISTENER_BYTES_IN_TOTAL => &self.bytes_in,
             LISTENER_BYTES_OUT_TOTAL => &self.bytes_out,
             LISTENER_BACKEND_CONNECT_FAILURES_TOTAL => &self.connect_failures,
+            LISTENER_ACL_DENIED_TOTAL => &self.acl_denied,
             _ => return None,
         };
         Some(c.load(Ordering::Relaxed))
@@ -392,7 +403,10 @@ mod tests {
         let mut out = String::new();
         render_family(
             &mut out,
-            5,
+            FAMILIES
+                .iter()
+                .position(|f| f.0 == BACKEND_HEALTHY)
+                .unwrap(),
             &[Sample {
                 key: &key,
                 backend: Some("10.0.0.1:80".into()),

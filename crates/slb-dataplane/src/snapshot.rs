@@ -49,6 +49,7 @@ pub(crate) struct Snapshot {
     pub proxy_protocol: bool,
     pub max_sessions: usize,
     pub master_slave: bool,
+    pub acl: Option<crate::spec::AclSpec>,
 }
 
 impl Snapshot {
@@ -89,6 +90,7 @@ impl Snapshot {
             established_timeout: spec.established_timeout,
             proxy_protocol: spec.proxy_protocol,
             master_slave: spec.master_slave,
+            acl: spec.acl.clone(),
             max_sessions: if spec.max_sessions == 0 {
                 crate::spec::DEFAULT_UDP_MAX_SESSIONS
             } else {
@@ -205,6 +207,7 @@ mod tests {
             max_sessions: 0,
             master_slave: false,
             bandwidth_mbps: None,
+            acl: None,
         }
     }
 
@@ -306,6 +309,7 @@ mod wlc_tests {
                 max_sessions: 0,
                 master_slave: false,
                 bandwidth_mbps: None,
+                acl: None,
             };
             let snap = Snapshot::build(&spec, |_| BackendState::new());
             let idle = n - 1;

@@ -105,6 +105,8 @@ pub struct ListenerSpec {
     /// Alibaba `Bandwidth` in Mbit/s, each direction shared by all the listener's
     /// connections or sessions; `None` = unlimited (-1).
     pub bandwidth_mbps: Option<u32>,
+    /// Access control checked before anything else is done for a client.
+    pub acl: Option<AclSpec>,
     /// UDP only: most sessions at once; beyond, the longest idle of a sample is evicted.
     pub max_sessions: usize,
 }
@@ -248,6 +250,24 @@ pub struct HttpListenerSpec {
     /// Alibaba `Bandwidth` in Mbit/s, each direction (client to backend, backend to
     /// client) shared by all the listener's connections; `None` = unlimited (-1).
     pub bandwidth_mbps: Option<u32>,
+    /// Access control checked at accept, before any TLS work.
+    pub acl: Option<AclSpec>,
+}
+
+/// A listener's access control (Alibaba `AclStatus=on`, `AclType`, `AclId`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AclSpec {
+    /// `white`: only listed clients; `black`: everyone but them.
+    pub whitelist: bool,
+    /// The list's blocks, compiled; shared by the listener's snapshots.
+    pub matcher: std::sync::Arc<slb_core::AclMatcher>,
+}
+
+impl AclSpec {
+    /// Whether a client at `ip` may connect (or send a datagram).
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        self.matcher.contains(ip) == self.whitelist
+    }
 }
 
 /// One forwarding rule (Alibaba `CreateRules`): requests whose host and path match go to

@@ -242,9 +242,7 @@ impl Listener {
         if let Some(v) = text(p, "Description", 256)? {
             self.description = v;
         }
-        if on_off(p, "AclStatus")? == Some(true) {
-            return Err(unsupported("AclStatus", "access control lists"));
-        }
+        self.apply_acl_params(p)?;
         apply_http_health(&mut self.health_check, p)?;
         let mut http = self.http.take().unwrap_or_default();
         let applied = http.apply(p);
@@ -315,12 +313,19 @@ mod tests {
             let err = apply(&mut l, &[("HealthCheck", "on"), *pair], true).unwrap_err();
             assert_eq!(err.code, "InvalidParameter", "{pair:?}");
         }
-        for (k, v, code) in [
-            ("AclStatus", "on", "OperationUnsupported.AclStatus"),
-            ("XForwardedFor", "off", "OperationUnsupported.XForwardedFor"),
-        ] {
-            assert_eq!(apply(&mut l, &[(k, v)], false).unwrap_err().code, code);
-        }
+        assert_eq!(
+            apply(&mut l, &[("XForwardedFor", "off")], false)
+                .unwrap_err()
+                .code,
+            "OperationUnsupported.XForwardedFor"
+        );
+        assert_eq!(
+            apply(&mut l, &[("AclStatus", "on")], false)
+                .unwrap_err()
+                .code,
+            "MissingParameter",
+            "AclStatus on needs AclType and AclId"
+        );
         assert_eq!(
             apply(&mut l, &[("BackendServerPort", "80")], true)
                 .unwrap_err()

@@ -5,6 +5,7 @@
 //! No I/O lives here: the store persists a [`State`], the API turns requests into calls on
 //! it, and the reconciler compiles it into data-plane snapshots.
 
+pub mod acl;
 pub mod backend;
 pub mod certificate;
 pub mod domain_extension;
@@ -21,6 +22,7 @@ pub mod rule_settings;
 pub mod state;
 pub mod vserver_group;
 
+pub use acl::{Acl, AclEntry};
 pub use backend::{BackendServer, ServerType};
 pub use certificate::{CaCertificate, CertSummary, ServerCertificate};
 pub use domain_extension::DomainExtension;

@@ -116,6 +116,14 @@ pub struct Listener {
     pub proxy_protocol_v2: bool,
     pub description: String,
     pub health_check: HealthCheck,
+    /// Access control: when on, clients are checked against list `acl_id` as a
+    /// whitelist (`white`) or a blacklist (`black`) before anything else happens.
+    #[serde(default)]
+    pub acl_status: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub acl_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl_id: Option<String>,
     /// Layer 4: a master/slave server group instead of a VServer group or default group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_slave_server_group_id: Option<String>,
@@ -147,6 +155,9 @@ impl Listener {
             description: String::new(),
             health_check: HealthCheck::default(),
             master_slave_server_group_id: None,
+            acl_status: false,
+            acl_type: String::new(),
+            acl_id: None,
             http: None,
             https: None,
         }
@@ -191,15 +202,37 @@ impl Listener {
         if let Some(v) = text(p, "Description", 256)? {
             self.description = v;
         }
-        if on_off(p, "AclStatus")? == Some(true) {
-            return Err(unsupported("AclStatus", "access control lists"));
-        }
+        self.apply_acl_params(p)?;
         self.health_check.apply(p)?;
         Ok(())
     }
 }
 
 impl Listener {
+    /// `AclStatus`, `AclType` (white / black) and `AclId`, for every listener type. The
+    /// list itself is checked against the state by [`State::check_listener`]; turning the
+    /// status on needs a type and a list.
+    pub fn apply_acl_params(&mut self, p: &dyn ParamSource) -> Result<(), ModelError> {
+        if let Some(v) = on_off(p, "AclStatus")? {
+            self.acl_status = v;
+        }
+        if let Some(v) = one_of(p, "AclType", &["white", "black"])? {
+            self.acl_type = v.into();
+        }
+        if let Some(v) = optional(p, "AclId") {
+            self.acl_id = Some(v.to_string());
+        }
+        if self.acl_status {
+            if self.acl_type.is_empty() {
+                return Err(crate::params::missing("AclType"));
+            }
+            if self.acl_id.is_none() {
+                return Err(crate::params::missing("AclId"));
+            }
+        }
+        Ok(())
+    }
+
     /// Applies the UDP listener parameters (create and set share this): the layer-4 ones
     /// of [`Listener::apply_tcp_params`] except `EstablishedTimeout` (a UDP session's idle
     /// timeout is the node's), and the UDP health check (`healthCheckReq`/`healthCheckExp`).

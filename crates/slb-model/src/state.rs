@@ -24,6 +24,9 @@ pub struct State {
     pub load_balancers: BTreeMap<String, LoadBalancer>,
     pub listeners: BTreeMap<ListenerKey, Listener>,
     pub vserver_groups: BTreeMap<String, VServerGroup>,
+    /// Access-control lists, by id.
+    #[serde(default)]
+    pub acls: BTreeMap<String, crate::Acl>,
     /// Master/slave server groups of layer-4 listeners, by id.
     #[serde(default)]
     pub master_slave_groups: BTreeMap<String, crate::MasterSlaveServerGroup>,
@@ -211,6 +214,9 @@ impl State {
 
     fn check_listener(&self, l: &Listener) -> Result<(), ModelError> {
         self.check_bandwidth(l)?;
+        if let Some(id) = &l.acl_id {
+            self.acl(id)?;
+        }
         if let Some(ms) = &l.master_slave_server_group_id {
             if l.vserver_group_id.is_some() {
                 return Err(ModelError::invalid_parameter(

@@ -15,6 +15,7 @@ const CERT: &str = "cert/";
 const CA_CERT: &str = "cacert/";
 const DOMAIN_EXT: &str = "domainext/";
 const MASTER_SLAVE: &str = "msgroup/";
+const ACL: &str = "acl/";
 
 /// Every resource of `state` as (key, JSON bytes).
 pub fn encode(state: &State) -> BTreeMap<String, Vec<u8>> {
@@ -39,6 +40,9 @@ pub fn encode(state: &State) -> BTreeMap<String, Vec<u8>> {
     }
     for (id, d) in &state.domain_extensions {
         out.insert(format!("{DOMAIN_EXT}{id}"), to_json(d));
+    }
+    for (id, a) in &state.acls {
+        out.insert(format!("{ACL}{id}"), to_json(a));
     }
     for (id, g) in &state.master_slave_groups {
         out.insert(format!("{MASTER_SLAVE}{id}"), to_json(g));
@@ -68,6 +72,9 @@ pub fn decode<'a>(rows: impl IntoIterator<Item = (String, &'a [u8])>) -> Result<
         } else if key.starts_with(DOMAIN_EXT) {
             let d: slb_model::DomainExtension = from_json(&key, bytes)?;
             state.domain_extensions.insert(d.id.clone(), d);
+        } else if key.starts_with(ACL) {
+            let a: slb_model::Acl = from_json(&key, bytes)?;
+            state.acls.insert(a.id.clone(), a);
         } else if key.starts_with(MASTER_SLAVE) {
             let g: slb_model::MasterSlaveServerGroup = from_json(&key, bytes)?;
             state.master_slave_groups.insert(g.id.clone(), g);

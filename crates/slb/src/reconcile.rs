@@ -10,8 +10,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use slb_dataplane::spec::{
-    BackendSpec, ForwardedHeaders, HealthCheckKind, HealthCheckSpec, HttpListenerSpec, HttpMethod,
-    HttpRuleSpec, ListenerKey, ListenerSpec, RuleOwnSpec, StickySpec, DEFAULT_CONNECT_TIMEOUT,
+    AclSpec, BackendSpec, ForwardedHeaders, HealthCheckKind, HealthCheckSpec, HttpListenerSpec,
+    HttpMethod, HttpRuleSpec, ListenerKey, ListenerSpec, RuleOwnSpec, StickySpec,
+    DEFAULT_CONNECT_TIMEOUT,
 };
 use slb_model::{
     rule_order, Listener, ListenerStatus, LoadBalancerStatus, Protocol, State, StickySession,
@@ -91,6 +92,7 @@ pub fn desired_http_listeners(
                 cookie_key,
                 tls,
                 bandwidth_mbps: u32::try_from(l.bandwidth).ok().filter(|&b| b > 0),
+                acl: acl_spec(state, l),
             })
         })
         .collect()
@@ -164,6 +166,7 @@ fn compile(state: &State, l: &Listener, address: IpAddr) -> ListenerSpec {
         max_sessions: slb_dataplane::spec::DEFAULT_UDP_MAX_SESSIONS,
         master_slave: l.master_slave_server_group_id.is_some(),
         bandwidth_mbps: u32::try_from(l.bandwidth).ok().filter(|&b| b > 0),
+        acl: acl_spec(state, l),
         drain_timeout: l
             .connection_drain
             .then(|| Duration::from_secs(l.connection_drain_timeout.into())),
@@ -281,6 +284,24 @@ fn health_spec(hc: &slb_model::HealthCheck) -> Option<HealthCheckSpec> {
         interval: Duration::from_secs(hc.interval.into()),
         healthy_threshold: hc.healthy_threshold,
         unhealthy_threshold: hc.unhealthy_threshold,
+    })
+}
+
+/// The listener's access control when on. A list that is gone (the model prevents it)
+/// denies nobody and allows nobody: whitelist with no entries.
+fn acl_spec(state: &State, l: &Listener) -> Option<AclSpec> {
+    if !l.acl_status {
+        return None;
+    }
+    let blocks: Vec<ipnet::IpNet> = l
+        .acl_id
+        .as_ref()
+        .and_then(|id| state.acls.get(id))
+        .map(|a| a.entries.iter().map(|e| e.cidr).collect())
+        .unwrap_or_default();
+    Some(AclSpec {
+        whitelist: l.acl_type != "black",
+        matcher: Arc::new(slb_core::AclMatcher::new(&blocks)),
     })
 }
 

@@ -93,6 +93,8 @@ fn collect(p: &dyn ParamSource) -> BTreeMap<String, String> {
         "Bandwidth",
         "Description",
         "AclStatus",
+        "AclType",
+        "AclId",
         "VServerGroup",
         "VServerGroupId",
         "StickySession",

@@ -139,6 +139,8 @@ fn collect(p: &dyn ParamSource) -> std::collections::BTreeMap<String, String> {
         "MasterSlaveServerGroup",
         "MasterSlaveServerGroupId",
         "AclStatus",
+        "AclType",
+        "AclId",
         "VServerGroupId",
         "healthCheckReq",
         "HealthCheckReq",

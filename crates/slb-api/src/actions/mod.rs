@@ -4,6 +4,7 @@
 //! Actions see parameters only through [`ParamSource`], so they do not depend on how the
 //! request arrived or was signed; they return [`ModelError`]s that the server renders.
 
+mod acls;
 mod backends;
 mod certificates;
 mod domain_extensions;
@@ -86,6 +87,13 @@ pub const ACTIONS: &[&str] = &[
     "DeleteVServerGroup",
     "DescribeVServerGroups",
     "DescribeVServerGroupAttribute",
+    "CreateAccessControlList",
+    "DeleteAccessControlList",
+    "DescribeAccessControlLists",
+    "DescribeAccessControlListAttribute",
+    "SetAccessControlListAttribute",
+    "AddAccessControlListEntry",
+    "RemoveAccessControlListEntry",
     "CreateMasterSlaveServerGroup",
     "DeleteMasterSlaveServerGroup",
     "DescribeMasterSlaveServerGroups",
@@ -210,6 +218,13 @@ impl Actions {
             "DeleteVServerGroup" => vserver_groups::delete(self, p).await,
             "DescribeVServerGroups" => vserver_groups::describe(self, p),
             "DescribeVServerGroupAttribute" => vserver_groups::describe_attribute(self, p),
+            "CreateAccessControlList" => acls::create(self, p).await,
+            "DeleteAccessControlList" => acls::delete(self, p).await,
+            "DescribeAccessControlLists" => acls::describe(self, p),
+            "DescribeAccessControlListAttribute" => acls::describe_attribute(self, p),
+            "SetAccessControlListAttribute" => acls::set_name(self, p).await,
+            "AddAccessControlListEntry" => acls::add_entries(self, p).await,
+            "RemoveAccessControlListEntry" => acls::remove_entries(self, p).await,
             "CreateMasterSlaveServerGroup" => master_slave_groups::create(self, p).await,
             "DeleteMasterSlaveServerGroup" => master_slave_groups::delete(self, p).await,
             "DescribeMasterSlaveServerGroups" => master_slave_groups::describe(self, p),

@@ -63,6 +63,17 @@ pub fn load_balancer_summary(lb: &LoadBalancer) -> Value {
     })
 }
 
+/// `AclType` and `AclId` when set (`AclStatus` is in every listener answer).
+fn put_acl(v: &mut Value, l: &Listener) {
+    if !l.acl_type.is_empty() {
+        v["AclType"] = json!(l.acl_type);
+    }
+    if let Some(id) = &l.acl_id {
+        v["AclId"] = json!(id);
+        v["AclIds"] = json!([id]);
+    }
+}
+
 /// The TCP listener fields, flat, as DescribeLoadBalancerTCPListenerAttribute returns them.
 pub fn tcp_listener(l: &Listener) -> Value {
     let hc = &l.health_check;
@@ -78,7 +89,7 @@ pub fn tcp_listener(l: &Listener) -> Value {
         "ConnectionDrainTimeout": l.connection_drain_timeout,
         "ProxyProtocolV2Enabled": l.proxy_protocol_v2,
         "Description": l.description,
-        "AclStatus": "off",
+        "AclStatus": on_off_str(l.acl_status),
         "SynProxy": "disable",
         "HealthCheck": on_off_str(hc.enabled),
         "HealthCheckSwitch": on_off_str(hc.enabled),
@@ -108,6 +119,7 @@ pub fn tcp_listener(l: &Listener) -> Value {
     if !hc.domain.is_empty() {
         v["HealthCheckDomain"] = json!(hc.domain);
     }
+    put_acl(&mut v, l);
     v
 }
 
@@ -169,7 +181,7 @@ pub fn http_listener(l: &Listener) -> Value {
         "Scheduler": l.scheduler,
         "Bandwidth": l.bandwidth,
         "Description": l.description,
-        "AclStatus": "off",
+        "AclStatus": on_off_str(l.acl_status),
         "SecurityStatus": "normal",
         "XForwardedFor": on_off_str(http.x_forwarded_for),
         "XForwardedFor_SLBIP": on_off_str(http.x_forwarded_for_slb_ip),
@@ -202,6 +214,7 @@ pub fn http_listener(l: &Listener) -> Value {
     if let Some(g) = &l.vserver_group_id {
         v["VServerGroupId"] = json!(g);
     }
+    put_acl(&mut v, l);
     v
 }
 
@@ -314,7 +327,7 @@ pub fn listener_entry(l: &Listener) -> Value {
         "Scheduler": l.scheduler,
         "Bandwidth": l.bandwidth,
         "Description": l.description,
-        "AclStatus": "off",
+        "AclStatus": on_off_str(l.acl_status),
     });
     v[if udp {
         "UDPListenerConfig"
@@ -327,6 +340,7 @@ pub fn listener_entry(l: &Listener) -> Value {
     if let Some(g) = &l.vserver_group_id {
         v["VServerGroupId"] = json!(g);
     }
+    put_acl(&mut v, l);
     v
 }
 
@@ -344,7 +358,7 @@ fn http_listener_entry(l: &Listener) -> Value {
         "Scheduler": l.scheduler,
         "Bandwidth": l.bandwidth,
         "Description": l.description,
-        "AclStatus": "off",
+        "AclStatus": on_off_str(l.acl_status),
     });
     let block = if l.https.is_some() {
         for k in [
@@ -369,5 +383,6 @@ fn http_listener_entry(l: &Listener) -> Value {
     if let Some(g) = &l.vserver_group_id {
         v["VServerGroupId"] = json!(g);
     }
+    put_acl(&mut v, l);
     v
 }

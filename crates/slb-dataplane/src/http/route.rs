@@ -95,6 +95,7 @@ impl HttpSnapshot {
                 max_sessions: 0,
                 master_slave: false,
                 bandwidth_mbps: None,
+                acl: None,
             };
             Snapshot::build(&tcp, |addr| {
                 states
@@ -253,6 +254,7 @@ mod tests {
             cookie_key: [0; 32],
             tls: None,
             bandwidth_mbps: None,
+            acl: None,
         };
         HttpSnapshot::build(&spec, |_, _| BackendState::new())
     }

@@ -328,7 +328,18 @@ async fn serve_connection(
         return;
     };
     let idle = {
-        let t = shared.snapshot.load().spec.idle_timeout;
+        let snap = shared.snapshot.load();
+        // Before any TLS work: a refused client costs an accept and a close.
+        if snap
+            .spec
+            .acl
+            .as_ref()
+            .is_some_and(|acl| !acl.allows(peer.ip()))
+        {
+            m.acl_denied.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let t = snap.spec.idle_timeout;
         if t.is_zero() {
             DEFAULT_HTTP_IDLE_TIMEOUT
         } else {

@@ -53,10 +53,14 @@ async fn serve(client: TcpStream, shared: Arc<ListenerShared>) {
     let (Ok(peer), Ok(local)) = (client.peer_addr(), client.local_addr()) else {
         return;
     };
-    let _ = client.set_nodelay(true);
     // The snapshot is read once; the connection then holds only what it needs.
     let (established_timeout, proxy_protocol, connected) = {
         let snap = shared.snapshot.load_full();
+        if snap.acl.as_ref().is_some_and(|acl| !acl.allows(peer.ip())) {
+            m.acl_denied.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let _ = client.set_nodelay(true);
         let connected = connect::connect_backend(&snap, &shared, peer, local).await;
         (snap.established_timeout, snap.proxy_protocol, connected)
     };

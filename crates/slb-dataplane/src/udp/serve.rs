@@ -70,6 +70,14 @@ pub(crate) async fn serve(socket: UdpSocket, shared: Arc<ListenerShared>) {
         m.udp.datagrams_in.fetch_add(1, Ordering::Relaxed);
         m.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
         let snap = shared.snapshot.load();
+        if snap
+            .acl
+            .as_ref()
+            .is_some_and(|acl| !acl.allows(client.ip()))
+        {
+            m.acl_denied.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         let session = match sessions.get(client) {
             Some(s) if !s.guard.state().is_closed() => s,
             stale => {

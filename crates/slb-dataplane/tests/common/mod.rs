@@ -172,6 +172,7 @@ pub fn spec(port: u16, backends: Vec<BackendSpec>, scheduler: SchedulerKind) -> 
         max_sessions: 0,
         master_slave: false,
         bandwidth_mbps: None,
+        acl: None,
     }
 }
 

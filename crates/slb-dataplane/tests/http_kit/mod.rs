@@ -175,6 +175,7 @@ pub fn http_spec(port: u16, backends: Vec<BackendSpec>) -> HttpListenerSpec {
         cookie_key: [42; 32],
         tls: None,
         bandwidth_mbps: None,
+        acl: None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod kit;
 
+mod acl;
 mod api_errors;
 mod cli;
 mod durability;
