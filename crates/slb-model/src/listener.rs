@@ -188,7 +188,8 @@ impl Listener {
             self.connection_drain_timeout = v;
         }
         if let Some(v) = optional(p, "ProxyProtocolV2Enabled") {
-            self.proxy_protocol_v2 = match v {
+            // Python SDKs send booleans as `True` / `False`.
+            self.proxy_protocol_v2 = match v.to_ascii_lowercase().as_str() {
                 "true" => true,
                 "false" => false,
                 _ => {

@@ -68,7 +68,8 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let lb = required(p, "LoadBalancerId")?;
     let state = a.state();
     state.load_balancer(lb)?;
-    let include = optional(p, "IncludeListener") == Some("true");
+    // The Python SDKs send a bool as `True`.
+    let include = optional(p, "IncludeListener").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let groups: Vec<Value> = state
         .master_slave_groups
         .values()
