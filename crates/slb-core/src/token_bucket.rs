@@ -31,6 +31,20 @@ impl TokenBucket {
         u64::from(mbps) * 1_000_000 / 8
     }
 
+    /// Takes `n` tokens if the bucket holds them (no debt): rate limiting that refuses
+    /// what is over the rate instead of delaying it.
+    pub fn try_take(&mut self, n: u64, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= n as f64 {
+            self.tokens -= n as f64;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Accounts for `n` bytes moved at `now`; returns how long to pause before the next.
     pub fn take(&mut self, n: u64, now: Instant) -> Duration {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
@@ -63,6 +77,16 @@ mod tests {
         assert_eq!(b.take(100, t2), Duration::ZERO);
         assert_eq!(b.take(1, t2), Duration::from_millis(1));
         assert_eq!(TokenBucket::mbps_to_bytes(8), 1_000_000);
+    }
+
+    #[test]
+    fn try_take_refuses_over_the_rate_without_debt() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10, 10, t0);
+        assert_eq!((0..15).filter(|_| b.try_take(1, t0)).count(), 10);
+        // A refused burst leaves no debt: a tenth of a second later one more fits.
+        assert!(b.try_take(1, t0 + Duration::from_millis(100)));
+        assert!(!b.try_take(1, t0 + Duration::from_millis(100)));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use slb_core::HealthStatus;
 use crate::error::DataPlaneError;
 use crate::http::access_log::AccessLog;
 use crate::http::{HttpListenerRuntime, HttpShared};
+use crate::limits::{InstanceCaps, InstanceLimiter};
 use crate::listener::{ListenerRuntime, ListenerShared};
 use crate::metrics::{self, ListenerMetrics, Sample, FAMILIES};
 use crate::spec::{
@@ -57,9 +58,27 @@ struct Inner {
     http_view: ArcSwap<Vec<Arc<HttpShared>>>,
     /// Access log handed to HTTP listeners started from now on.
     access_log: std::sync::Mutex<Option<Arc<dyn AccessLog>>>,
+    /// Capacity counters per instance (`LoadBalancerId`), shared by its listeners.
+    limiters: std::sync::Mutex<BTreeMap<String, Arc<InstanceLimiter>>>,
 }
 
 impl DataPlane {
+    /// The shared limiter of `load_balancer_id` with `caps` (created or updated), or
+    /// `None` when the instance is unlimited.
+    fn limiter(
+        &self,
+        load_balancer_id: &str,
+        caps: Option<InstanceCaps>,
+    ) -> Option<Arc<InstanceLimiter>> {
+        let caps = caps?;
+        let mut all = crate::backend::lock(&self.inner.limiters);
+        let l = all
+            .entry(load_balancer_id.to_string())
+            .or_insert_with(|| InstanceLimiter::new(caps));
+        l.set_caps(caps);
+        Some(l.clone())
+    }
+
     /// An empty data plane with no listeners.
     pub fn new() -> Self {
         Self::default()
@@ -114,12 +133,16 @@ impl DataPlane {
         let log = crate::backend::lock(&self.inner.access_log).clone();
         for (slot, spec) in valid {
             let key = spec.key.clone();
+            let limiter = self.limiter(&key.load_balancer_id, spec.caps);
             let result = match runtimes.get_mut(&key) {
                 Some(rt) => rt.update(spec).await,
                 None => HttpListenerRuntime::start(spec, log.clone()).map(|rt| {
                     runtimes.insert(key.clone(), rt);
                 }),
             };
+            if let Some(rt) = runtimes.get(&key) {
+                rt.shared.limiter.store(limiter);
+            }
             if let Err(e) = &result {
                 tracing::warn!(listener = %key, error = %e, "http listener not applied");
             }
@@ -177,12 +200,16 @@ impl DataPlane {
         }
         for (slot, spec) in valid {
             let key = spec.key.clone();
+            let limiter = self.limiter(&key.load_balancer_id, spec.caps);
             let result = match runtimes.get_mut(&key) {
                 Some(rt) => rt.update(spec).await,
                 None => ListenerRuntime::start(spec).map(|rt| {
                     runtimes.insert(key.clone(), rt);
                 }),
             };
+            if let Some(rt) = runtimes.get(&key) {
+                rt.shared.limiter.store(limiter);
+            }
             if let Err(e) = &result {
                 tracing::warn!(listener = %key, error = %e, "listener not applied");
             }
@@ -324,6 +351,8 @@ impl DataPlane {
             .map(|l| (&l.key, &l.metrics))
             .collect();
         metrics::render_udp(out, &udp);
+        let limiters = crate::backend::lock(&self.inner.limiters).clone();
+        metrics::render_instances(out, &limiters);
         let http_counters: Vec<_> = http.iter().map(|l| (&l.key, &l.http)).collect();
         metrics::render_http(out, &http_counters);
     }

@@ -64,6 +64,8 @@ pub(crate) struct ListenerShared {
     pub local_addr: Mutex<SocketAddr>,
     /// The listener's bandwidth limit, read when a connection or session starts.
     pub shaper: arc_swap::ArcSwapOption<Shaper>,
+    /// The instance's capacity counters, shared with its other listeners.
+    pub limiter: arc_swap::ArcSwapOption<crate::limits::InstanceLimiter>,
 }
 
 /// A removed backend whose connections are kept until its drain timer fires.
@@ -92,6 +94,7 @@ impl ListenerRuntime {
             persistence: Persistence::new(spec.persistence_timeout),
             local_addr: Mutex::new(spec.bind),
             shaper: arc_swap::ArcSwapOption::new(Shaper::follow(None, spec.bandwidth_mbps)),
+            limiter: arc_swap::ArcSwapOption::empty(),
         });
         let (accept, local_addr) = open(&spec, spec.bind, &shared)?;
         *lock(&shared.local_addr) = local_addr;

@@ -393,6 +393,47 @@ fn escape(v: &str) -> String {
     s
 }
 
+/// Gauge: connections (and UDP sessions) open on an instance, all listeners together.
+pub const INSTANCE_ACTIVE_CONNECTIONS: &str = "slb_instance_active_connections";
+/// Counter: connections or requests refused by an instance's capacity, by `reason`
+/// (`max_connections`, `cps`, `qps`).
+pub const INSTANCE_REFUSED_TOTAL: &str = "slb_instance_refused_total";
+
+/// Appends the instance capacity families.
+pub(crate) fn render_instances(
+    out: &mut String,
+    limiters: &std::collections::BTreeMap<String, std::sync::Arc<crate::limits::InstanceLimiter>>,
+) {
+    use crate::limits::Refusal;
+    let _ = writeln!(
+        out,
+        "# HELP {INSTANCE_ACTIVE_CONNECTIONS} Connections and UDP sessions open on the instance.\n# TYPE {INSTANCE_ACTIVE_CONNECTIONS} gauge"
+    );
+    for (id, l) in limiters {
+        let _ = writeln!(
+            out,
+            "{INSTANCE_ACTIVE_CONNECTIONS}{{load_balancer_id=\"{}\"}} {}",
+            escape(id),
+            l.active()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP {INSTANCE_REFUSED_TOTAL} Connections or requests refused by the instance's capacity (LoadBalancerSpec).\n# TYPE {INSTANCE_REFUSED_TOTAL} counter"
+    );
+    for (id, l) in limiters {
+        for r in [Refusal::MaxConnections, Refusal::Cps, Refusal::Qps] {
+            let _ = writeln!(
+                out,
+                "{INSTANCE_REFUSED_TOTAL}{{load_balancer_id=\"{}\",reason=\"{}\"}} {}",
+                escape(id),
+                r.label(),
+                l.refused[r as usize].load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

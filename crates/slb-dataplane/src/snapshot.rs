@@ -208,6 +208,7 @@ mod tests {
             master_slave: false,
             bandwidth_mbps: None,
             acl: None,
+            caps: None,
         }
     }
 
@@ -310,6 +311,7 @@ mod wlc_tests {
                 master_slave: false,
                 bandwidth_mbps: None,
                 acl: None,
+                caps: None,
             };
             let snap = Snapshot::build(&spec, |_| BackendState::new());
             let idle = n - 1;

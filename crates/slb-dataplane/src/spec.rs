@@ -107,6 +107,8 @@ pub struct ListenerSpec {
     pub bandwidth_mbps: Option<u32>,
     /// Access control checked before anything else is done for a client.
     pub acl: Option<AclSpec>,
+    /// The instance's capacity, shared with its other listeners; `None`: unlimited.
+    pub caps: Option<crate::limits::InstanceCaps>,
     /// UDP only: most sessions at once; beyond, the longest idle of a sample is evicted.
     pub max_sessions: usize,
 }
@@ -252,6 +254,8 @@ pub struct HttpListenerSpec {
     pub bandwidth_mbps: Option<u32>,
     /// Access control checked at accept, before any TLS work.
     pub acl: Option<AclSpec>,
+    /// The instance's capacity, shared with its other listeners; `None`: unlimited.
+    pub caps: Option<crate::limits::InstanceCaps>,
 }
 
 /// A listener's access control (Alibaba `AclStatus=on`, `AclType`, `AclId`).

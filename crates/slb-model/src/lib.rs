@@ -31,7 +31,7 @@ pub use health_check::HealthCheck;
 pub use http_listener::{HttpSettings, StickySession};
 pub use https_listener::{HttpsSettings, TLS_CIPHER_POLICIES};
 pub use listener::{Listener, ListenerKey, ListenerStatus, Protocol};
-pub use load_balancer::{LoadBalancer, LoadBalancerStatus};
+pub use load_balancer::{spec_caps, LoadBalancer, LoadBalancerStatus, SpecCaps};
 pub use master_slave_group::MasterSlaveServerGroup;
 pub use rule::{rule_order, Rule};
 pub use rule_settings::RuleSettings;

@@ -24,7 +24,34 @@ impl LoadBalancerStatus {
     }
 }
 
-/// Instance specifications Alibaba sells; kept for compatibility and future limits.
+/// What a `LoadBalancerSpec` allows (Alibaba's table): concurrent connections, new
+/// connections per second and HTTP/HTTPS queries per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecCaps {
+    pub max_connections: u64,
+    pub cps: u64,
+    pub qps: u64,
+}
+
+/// The caps of a spec name, `None` for no (or an unknown) spec.
+pub fn spec_caps(spec: &str) -> Option<SpecCaps> {
+    let (max_connections, cps, qps) = match spec {
+        "slb.s1.small" => (5_000, 3_000, 1_000),
+        "slb.s2.small" => (50_000, 5_000, 5_000),
+        "slb.s2.medium" => (100_000, 10_000, 10_000),
+        "slb.s3.small" => (200_000, 20_000, 20_000),
+        "slb.s3.medium" => (500_000, 50_000, 30_000),
+        "slb.s3.large" => (1_000_000, 100_000, 50_000),
+        _ => return None,
+    };
+    Some(SpecCaps {
+        max_connections,
+        cps,
+        qps,
+    })
+}
+
+/// Instance specifications Alibaba sells; each caps the instance (see [`spec_caps`]).
 pub const SPECS: &[&str] = &[
     "slb.s1.small",
     "slb.s2.small",

@@ -132,6 +132,13 @@ impl State {
     }
 
     /// Renames an instance.
+    /// Changes an instance's `LoadBalancerSpec` (and so its capacity).
+    pub fn set_load_balancer_spec(&mut self, id: &str, spec: String) -> Result<(), ModelError> {
+        self.load_balancer_mut(id)?.spec = spec;
+        Ok(())
+    }
+
+    /// Renames an instance.
     pub fn set_load_balancer_name(&mut self, id: &str, name: String) -> Result<(), ModelError> {
         self.load_balancer_mut(id)?.name = name;
         Ok(())

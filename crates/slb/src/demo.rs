@@ -48,6 +48,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         keyserver: None,
         keyserver_tls_dir: None,
         keyserver_listen: None,
+        default_max_connections: 0,
+        default_cps: 0,
+        default_qps: 0,
     })
     .await?;
     let client = Client::new(

@@ -14,6 +14,7 @@ use slb_dataplane::spec::{
     HttpMethod, HttpRuleSpec, ListenerKey, ListenerSpec, RuleOwnSpec, StickySpec,
     DEFAULT_CONNECT_TIMEOUT,
 };
+use slb_dataplane::InstanceCaps;
 use slb_model::{
     rule_order, Listener, ListenerStatus, LoadBalancerStatus, Protocol, State, StickySession,
 };
@@ -36,10 +37,10 @@ fn serving(state: &State, protocol: Protocol) -> impl Iterator<Item = (&Listener
 }
 
 /// One spec per TCP and UDP listener that should accept connections now.
-pub fn desired_listeners(state: &State) -> Vec<ListenerSpec> {
+pub fn desired_listeners(state: &State, defaults: InstanceCaps) -> Vec<ListenerSpec> {
     serving(state, Protocol::Tcp)
         .chain(serving(state, Protocol::Udp))
-        .map(|(l, address)| compile(state, l, address))
+        .map(|(l, address)| compile(state, l, address, defaults))
         .collect()
 }
 
@@ -49,6 +50,7 @@ pub fn desired_http_listeners(
     state: &State,
     cookie_key: [u8; 32],
     keys: Option<&Arc<KeyServerClient>>,
+    defaults: InstanceCaps,
 ) -> Vec<HttpListenerSpec> {
     serving(state, Protocol::Http)
         .chain(serving(state, Protocol::Https))
@@ -93,6 +95,7 @@ pub fn desired_http_listeners(
                 tls,
                 bandwidth_mbps: u32::try_from(l.bandwidth).ok().filter(|&b| b > 0),
                 acl: acl_spec(state, l),
+                caps: caps(state, l, defaults),
             })
         })
         .collect()
@@ -148,7 +151,7 @@ fn listener_backends(state: &State, l: &Listener) -> Vec<BackendSpec> {
     }
 }
 
-fn compile(state: &State, l: &Listener, address: IpAddr) -> ListenerSpec {
+fn compile(state: &State, l: &Listener, address: IpAddr, defaults: InstanceCaps) -> ListenerSpec {
     ListenerSpec {
         key: key_of(l),
         bind: SocketAddr::new(address, l.key.port),
@@ -167,6 +170,7 @@ fn compile(state: &State, l: &Listener, address: IpAddr) -> ListenerSpec {
         master_slave: l.master_slave_server_group_id.is_some(),
         bandwidth_mbps: u32::try_from(l.bandwidth).ok().filter(|&b| b > 0),
         acl: acl_spec(state, l),
+        caps: caps(state, l, defaults),
         drain_timeout: l
             .connection_drain
             .then(|| Duration::from_secs(l.connection_drain_timeout.into())),
@@ -285,6 +289,21 @@ fn health_spec(hc: &slb_model::HealthCheck) -> Option<HealthCheckSpec> {
         healthy_threshold: hc.healthy_threshold,
         unhealthy_threshold: hc.unhealthy_threshold,
     })
+}
+
+/// The capacity of the listener's instance: its `LoadBalancerSpec`'s, else the node's
+/// defaults; `None` when unlimited.
+fn caps(state: &State, l: &Listener, defaults: InstanceCaps) -> Option<InstanceCaps> {
+    let lb = state.load_balancers.get(&l.key.load_balancer_id)?;
+    let caps = match slb_model::spec_caps(&lb.spec) {
+        Some(c) => InstanceCaps {
+            max_connections: c.max_connections,
+            cps: c.cps,
+            qps: c.qps,
+        },
+        None => defaults,
+    };
+    (caps != InstanceCaps::default()).then_some(caps)
 }
 
 /// The listener's access control when on. A list that is gone (the model prevents it)

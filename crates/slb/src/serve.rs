@@ -51,6 +51,16 @@ pub struct ServeArgs {
     /// `--keyserver` and the identities in `DATA_DIR/keyserver/pki`.
     #[arg(long)]
     pub keyserver_listen: Option<SocketAddr>,
+    /// Capacity of instances without a `LoadBalancerSpec`: concurrent connections
+    /// (0 = unlimited). Instances with a spec get Alibaba's figures for it.
+    #[arg(long, default_value_t = 0)]
+    pub default_max_connections: u64,
+    /// ... new connections per second (0 = unlimited).
+    #[arg(long, default_value_t = 0)]
+    pub default_cps: u64,
+    /// ... HTTP/HTTPS requests per second (0 = unlimited).
+    #[arg(long, default_value_t = 0)]
+    pub default_qps: u64,
 }
 
 /// A running node: what tests and the demo need to reach it.
@@ -123,7 +133,12 @@ impl Node {
 
         // Bring listeners back before the API answers, so a restarted node serves at once.
         let initial = store.snapshot();
-        reconcile_once(&dataplane, &initial, cookie_key, keys.as_ref()).await;
+        let defaults = slb_dataplane::InstanceCaps {
+            max_connections: args.default_max_connections,
+            cps: args.default_cps,
+            qps: args.default_qps,
+        };
+        reconcile_once(&dataplane, &initial, cookie_key, keys.as_ref(), defaults).await;
         let (applied_tx, applied_rx) = tokio::sync::watch::channel(initial.revision);
         let mut watch = store.subscribe();
         let dp = dataplane.clone();
@@ -131,7 +146,14 @@ impl Node {
         tokio::spawn(async move {
             while watch.changed().await.is_ok() {
                 let snapshot = watch.borrow_and_update().clone();
-                reconcile_once(&dp, &snapshot, cookie_key, reconcile_keys.as_ref()).await;
+                reconcile_once(
+                    &dp,
+                    &snapshot,
+                    cookie_key,
+                    reconcile_keys.as_ref(),
+                    defaults,
+                )
+                .await;
                 applied_tx.send_replace(snapshot.revision);
             }
         });
@@ -197,9 +219,10 @@ async fn reconcile_once(
     snapshot: &slb_store::Snapshot,
     cookie_key: [u8; 32],
     keys: Option<&Arc<slb_keyserver::KeyServerClient>>,
+    defaults: slb_dataplane::InstanceCaps,
 ) {
-    let tcp = reconcile::desired_listeners(&snapshot.state);
-    let http = reconcile::desired_http_listeners(&snapshot.state, cookie_key, keys);
+    let tcp = reconcile::desired_listeners(&snapshot.state, defaults);
+    let http = reconcile::desired_http_listeners(&snapshot.state, cookie_key, keys, defaults);
     let mut results = dataplane.apply(tcp).await;
     results.extend(dataplane.apply_http(http).await);
     for (key, result) in results {

@@ -237,6 +237,20 @@ pub async fn set_name(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelEr
     Ok(json!({}))
 }
 
+/// ModifyLoadBalancerInstanceSpec: a new `LoadBalancerSpec`, applied to new connections.
+pub async fn modify_spec(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+    let id = required(p, "LoadBalancerId")?.to_string();
+    required(p, "LoadBalancerSpec")?;
+    let spec = one_of(p, "LoadBalancerSpec", SPECS)?
+        .unwrap_or_default()
+        .to_string();
+    a.write("ModifyLoadBalancerInstanceSpec", move |s| {
+        s.set_load_balancer_spec(&id, spec)
+    })
+    .await?;
+    Ok(json!({}))
+}
+
 pub async fn set_status(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let id = required(p, "LoadBalancerId")?.to_string();
     required(p, "LoadBalancerStatus")?;

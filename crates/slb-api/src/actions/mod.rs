@@ -54,6 +54,7 @@ pub const ACTIONS: &[&str] = &[
     "SetLoadBalancerName",
     "SetLoadBalancerStatus",
     "SetLoadBalancerDeleteProtection",
+    "ModifyLoadBalancerInstanceSpec",
     "CreateLoadBalancerTCPListener",
     "SetLoadBalancerTCPListenerAttribute",
     "DescribeLoadBalancerTCPListenerAttribute",
@@ -168,6 +169,7 @@ impl Actions {
             "DescribeLoadBalancerAttribute" => load_balancers::describe_attribute(self, p),
             "SetLoadBalancerName" => load_balancers::set_name(self, p).await,
             "SetLoadBalancerStatus" => load_balancers::set_status(self, p).await,
+            "ModifyLoadBalancerInstanceSpec" => load_balancers::modify_spec(self, p).await,
             "SetLoadBalancerDeleteProtection" => {
                 load_balancers::set_delete_protection(self, p).await
             }

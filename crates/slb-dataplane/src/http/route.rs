@@ -96,6 +96,7 @@ impl HttpSnapshot {
                 master_slave: false,
                 bandwidth_mbps: None,
                 acl: None,
+                caps: None,
             };
             Snapshot::build(&tcp, |addr| {
                 states
@@ -255,6 +256,7 @@ mod tests {
             tls: None,
             bandwidth_mbps: None,
             acl: None,
+            caps: None,
         };
         HttpSnapshot::build(&spec, |_, _| BackendState::new())
     }

@@ -50,6 +50,8 @@ pub(crate) struct HttpShared {
     pub tls: arc_swap::ArcSwapOption<super::tls_accept::TlsTermination>,
     /// The listener's bandwidth limit, applied to each client connection from its accept.
     pub shaper: arc_swap::ArcSwapOption<crate::shaper::Shaper>,
+    /// The instance's capacity counters, shared with its other listeners.
+    pub limiter: arc_swap::ArcSwapOption<crate::limits::InstanceLimiter>,
 }
 
 impl HttpShared {
@@ -115,6 +117,7 @@ impl HttpListenerRuntime {
                 None,
                 spec.bandwidth_mbps,
             )),
+            limiter: arc_swap::ArcSwapOption::empty(),
         });
         let accept = tokio::spawn(accept_loop(socket, shared.clone()));
         let sweeper = tokio::spawn(sweep_pool(Arc::downgrade(&shared)));
@@ -340,11 +343,28 @@ async fn serve_connection(
             return;
         }
         let t = snap.spec.idle_timeout;
+        drop(snap);
         if t.is_zero() {
             DEFAULT_HTTP_IDLE_TIMEOUT
         } else {
             t
         }
+    };
+    // Over the instance's capacity: plain HTTP gets a 503 page, HTTPS is closed before
+    // any TLS work.
+    let _slot = match shared.limiter.load_full() {
+        Some(limiter) => match limiter.admit() {
+            Ok(slot) => Some(slot),
+            Err(_) => {
+                if shared.tls.load().is_none() {
+                    let mut stream = stream;
+                    let page = super::error_page::raw_page(503, "", true);
+                    let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, &page).await;
+                }
+                return;
+            }
+        },
+        None => None,
     };
     let Some(term) = shared.tls.load_full() else {
         let client = super::h1::Client::Plain(stream);

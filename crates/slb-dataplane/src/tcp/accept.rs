@@ -54,15 +54,28 @@ async fn serve(client: TcpStream, shared: Arc<ListenerShared>) {
         return;
     };
     // The snapshot is read once; the connection then holds only what it needs.
-    let (established_timeout, proxy_protocol, connected) = {
+    let (established_timeout, proxy_protocol, connected, _slot) = {
         let snap = shared.snapshot.load_full();
         if snap.acl.as_ref().is_some_and(|acl| !acl.allows(peer.ip())) {
             m.acl_denied.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        // Within the instance's capacity, or refused (closed) at once.
+        let slot = match shared.limiter.load_full() {
+            Some(limiter) => match limiter.admit() {
+                Ok(slot) => Some(slot),
+                Err(_) => return,
+            },
+            None => None,
+        };
         let _ = client.set_nodelay(true);
         let connected = connect::connect_backend(&snap, &shared, peer, local).await;
-        (snap.established_timeout, snap.proxy_protocol, connected)
+        (
+            snap.established_timeout,
+            snap.proxy_protocol,
+            connected,
+            slot,
+        )
     };
     let Some(mut connected) = connected else {
         tracing::debug!(listener = %shared.key, %peer, "no backend reachable; closing client");

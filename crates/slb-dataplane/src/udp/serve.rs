@@ -84,12 +84,20 @@ pub(crate) async fn serve(socket: UdpSocket, shared: Arc<ListenerShared>) {
                 if let Some(s) = stale {
                     s.end();
                 }
+                // A new session counts as a new connection against the instance's caps.
+                let slot = match shared.limiter.load_full() {
+                    Some(limiter) => match limiter.admit() {
+                        Ok(slot) => Some(slot),
+                        Err(_) => continue,
+                    },
+                    None => None,
+                };
                 let Some((sock, guard)) = open_session(&snap, &shared, client, local) else {
                     m.udp.dropped_no_backend.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
                 sessions.set_max(snap.max_sessions);
-                let (s, evicted) = sessions.insert(client, sock, guard);
+                let (s, evicted) = sessions.insert(client, sock, guard, slot);
                 if evicted {
                     m.udp.sessions_evicted.fetch_add(1, Ordering::Relaxed);
                 }

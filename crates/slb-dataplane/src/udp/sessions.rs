@@ -28,6 +28,8 @@ pub(super) struct Session {
     wake: Notify,
     /// Counts the session as active on its backend (for `wlc` and the metrics).
     pub guard: ActiveGuard,
+    /// Counts the session against its instance's capacity.
+    _slot: Option<crate::limits::Slot>,
 }
 
 impl Session {
@@ -103,8 +105,10 @@ impl Sessions {
         client: SocketAddr,
         socket: UdpSocket,
         guard: ActiveGuard,
+        slot: Option<crate::limits::Slot>,
     ) -> (Arc<Session>, bool) {
         let session = Arc::new(Session {
+            _slot: slot,
             socket,
             last_active: AtomicU64::new(self.now_ms()),
             ended: AtomicBool::new(false),

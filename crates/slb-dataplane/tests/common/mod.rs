@@ -173,6 +173,7 @@ pub fn spec(port: u16, backends: Vec<BackendSpec>, scheduler: SchedulerKind) -> 
         master_slave: false,
         bandwidth_mbps: None,
         acl: None,
+        caps: None,
     }
 }
 

@@ -176,6 +176,7 @@ pub fn http_spec(port: u16, backends: Vec<BackendSpec>) -> HttpListenerSpec {
         tls: None,
         bandwidth_mbps: None,
         acl: None,
+        caps: None,
     }
 }
 

@@ -5,6 +5,7 @@ mod kit;
 
 mod acl;
 mod api_errors;
+mod capacity;
 mod cli;
 mod durability;
 mod health;

@@ -190,6 +190,12 @@ async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Re
     let spec = &snap.spec;
     let has_body = head.framing != Framing::Empty;
     let host = head.host();
+    if let Some(limiter) = shared.limiter.load().as_ref() {
+        if limiter.admit_query().is_err() {
+            let body = if has_body { Body::Unread } else { Body::Done };
+            return page(client, &mut c.buf, head, rec, 503, "", body).await;
+        }
+    }
 
     if let Some(port) = spec.redirect_https_port {
         let h = host_without_port(host);
