@@ -13,6 +13,54 @@ pub trait CredentialSource: Send + Sync {
     /// The secret for `access_key_id`, or `None` if the key is unknown (answered with
     /// `InvalidAccessKeyId.NotFound`).
     fn secret_for(&self, access_key_id: &str) -> Option<String>;
+
+    /// Whether the key may only read (`Describe*` actions). Unknown keys never get here.
+    fn read_only(&self, _access_key_id: &str) -> bool {
+        false
+    }
+}
+
+/// Whether `action` only reads state: what a read-only key may call.
+pub fn is_read_action(action: &str) -> bool {
+    action.starts_with("Describe")
+}
+
+/// Per-key request rate (Alibaba answers `Throttling` when it is exceeded): a token bucket
+/// per access key, one second of burst.
+pub struct Throttle {
+    rate: u64,
+    buckets: Mutex<HashMap<String, slb_core::TokenBucket>>,
+}
+
+impl Throttle {
+    /// `rate` requests per second per key; 0 = unlimited.
+    pub fn new(rate: u64) -> Self {
+        Self {
+            rate,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one request of `access_key_id`; `Throttling` when over its rate.
+    pub fn check(&self, access_key_id: &str) -> Result<(), ApiError> {
+        if self.rate == 0 {
+            return Ok(());
+        }
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let b = buckets
+            .entry(access_key_id.to_string())
+            .or_insert_with(|| slb_core::TokenBucket::new(self.rate, self.rate, now));
+        if b.try_take(1, now) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                400,
+                "Throttling",
+                "Request was denied due to request throttling.",
+            ))
+        }
+    }
 }
 
 /// A fixed set of access keys (the node's own key, or test keys).

@@ -77,6 +77,8 @@ pub struct ApiContext {
     pub host_id: String,
     /// Allowed clock difference for `Timestamp` / `x-acs-date`; default 15 minutes.
     pub max_skew: Duration,
+    /// Requests per second each access key may make.
+    pub throttle: crate::auth::Throttle,
 }
 
 impl ApiContext {
@@ -93,7 +95,14 @@ impl ApiContext {
             region: region.into(),
             host_id: String::new(),
             max_skew: DEFAULT_MAX_SKEW,
+            throttle: crate::auth::Throttle::new(0),
         }
+    }
+
+    /// Limits every access key to `rate` requests per second (0 = unlimited).
+    pub fn with_rate_limit(mut self, rate: u64) -> Self {
+        self.throttle = crate::auth::Throttle::new(rate);
+        self
     }
 }
 
@@ -250,6 +259,15 @@ async fn handle(
         return Err(ApiError::invalid_version(&version));
     }
     action_out.clone_from(&action);
+    ctx.throttle.check(&access_key_id)?;
+    let reads = crate::auth::is_read_action(&action);
+    if !reads && ctx.credentials.read_only(&access_key_id) {
+        return Err(ApiError::new(
+            403,
+            "Forbidden.RAM",
+            "User not authorized to operate on the specified resource: this access key is read-only.",
+        ));
+    }
 
     let mut params = Params::new(all);
     if signature_version == SignatureVersion::V1 {
@@ -263,5 +281,16 @@ async fn handle(
         signature_version,
         region: ctx.region.clone(),
     };
-    ctx.handler.handle(&action, &params, &req).await
+    let result = ctx.handler.handle(&action, &params, &req).await;
+    if !reads {
+        // An audit line for every attempted change, with the key that asked.
+        tracing::info!(
+            request_id,
+            action,
+            access_key_id = %req.access_key_id,
+            ok = result.is_ok(),
+            "state change"
+        );
+    }
+    result
 }

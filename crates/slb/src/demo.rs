@@ -51,6 +51,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         default_max_connections: 0,
         default_cps: 0,
         default_qps: 0,
+        api_rate_limit: 100,
     })
     .await?;
     let client = Client::new(

@@ -1,5 +1,6 @@
 //! `slb`: the OpenSLB daemon and its command-line client. Argument parsing and wiring only.
 
+mod access_keys;
 mod call;
 mod credentials;
 mod demo;
@@ -38,6 +39,8 @@ enum Command {
     Call(call::CallArgs),
     /// Show instances, listeners and backend health as tables.
     Status(call::ClientArgs),
+    /// Manage extra access keys (admin or read-only) of a node's data directory.
+    Keys(access_keys::KeysArgs),
     /// Run the key server: holds private keys and signs TLS handshakes for nodes started
     /// with `--keyserver`.
     Keyserver(keyserver::KeyserverArgs),
@@ -81,6 +84,7 @@ fn main() -> anyhow::Result<()> {
             Command::Status(args) => status::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Keyserver(args) => keyserver::run(args).await,
+            Command::Keys(args) => access_keys::run(args),
         }
     })
 }

@@ -61,6 +61,10 @@ pub struct ServeArgs {
     /// ... HTTP/HTTPS requests per second (0 = unlimited).
     #[arg(long, default_value_t = 0)]
     pub default_qps: u64,
+    /// Requests per second each access key may make to the API; over it the answer is
+    /// `Throttling` (0 = unlimited).
+    #[arg(long, default_value_t = 100)]
+    pub api_rate_limit: u64,
 }
 
 /// A running node: what tests and the demo need to reach it.
@@ -172,9 +176,23 @@ impl Node {
         if let Some(k) = &keys {
             actions = actions.with_key_vault(Arc::new(crate::keyserver::Vault(k.clone())));
         }
-        let app = slb_api_router(Arc::new(actions), &credentials, &args.region).merge(
-            metrics::router(dataplane.clone(), store.clone(), keys.clone()),
-        );
+        let node_keys = crate::access_keys::NodeKeys::new(
+            &credentials.access_key_id,
+            &credentials.access_key_secret,
+            &args.data_dir,
+        )?;
+        node_keys.watch();
+        let app = slb_api_router(
+            Arc::new(actions),
+            node_keys,
+            &args.region,
+            args.api_rate_limit,
+        )
+        .merge(metrics::router(
+            dataplane.clone(),
+            store.clone(),
+            keys.clone(),
+        ));
         let listener = TcpListener::bind(args.api_addr)
             .await
             .with_context(|| format!("binding the API to {}", args.api_addr))?;
@@ -232,14 +250,15 @@ async fn reconcile_once(
     }
 }
 
-fn slb_api_router(actions: Arc<Actions>, credentials: &Credentials, region: &str) -> axum::Router {
-    let keys =
-        slb_api::StaticCredentials::new(&credentials.access_key_id, &credentials.access_key_secret);
-    slb_api::router(Arc::new(slb_api::ApiContext::new(
-        Arc::new(keys),
-        actions,
-        region,
-    )))
+fn slb_api_router(
+    actions: Arc<Actions>,
+    keys: Arc<crate::access_keys::NodeKeys>,
+    region: &str,
+    rate_limit: u64,
+) -> axum::Router {
+    slb_api::router(Arc::new(
+        slb_api::ApiContext::new(keys, actions, region).with_rate_limit(rate_limit),
+    ))
 }
 
 /// How often the buffered access log reaches its file.

@@ -3,6 +3,7 @@
 
 mod kit;
 
+mod access_keys;
 mod acl;
 mod api_errors;
 mod capacity;
