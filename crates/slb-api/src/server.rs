@@ -109,8 +109,15 @@ impl ApiContext {
 /// The API router: `/` with any method (GET and POST in practice). The binary merges its
 /// own routes (e.g. `/metrics`) into it; no fallback is set so merging stays possible.
 pub fn router(state: Arc<ApiContext>) -> Router {
-    Router::new().route("/", any(serve)).with_state(state)
+    Router::new()
+        .route("/", any(serve))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
 }
+
+/// Largest request body (a POST form): room for a certificate chain and key, not more.
+/// Larger bodies get 413.
+pub const MAX_BODY: usize = 1024 * 1024;
 
 async fn serve(
     State(ctx): State<Arc<ApiContext>>,

@@ -52,6 +52,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         default_cps: 0,
         default_qps: 0,
         api_rate_limit: 100,
+        api_tls_cert: None,
+        api_tls_key: None,
     })
     .await?;
     let client = Client::new(

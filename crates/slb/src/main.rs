@@ -1,6 +1,7 @@
 //! `slb`: the OpenSLB daemon and its command-line client. Argument parsing and wiring only.
 
 mod access_keys;
+mod api_tls;
 mod call;
 mod credentials;
 mod demo;

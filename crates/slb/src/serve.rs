@@ -65,6 +65,12 @@ pub struct ServeArgs {
     /// `Throttling` (0 = unlimited).
     #[arg(long, default_value_t = 100)]
     pub api_rate_limit: u64,
+    /// Serve the API over HTTPS with this PEM certificate chain (with --api-tls-key).
+    #[arg(long, requires = "api_tls_key")]
+    pub api_tls_cert: Option<PathBuf>,
+    /// The API certificate's PEM private key.
+    #[arg(long, requires = "api_tls_cert")]
+    pub api_tls_key: Option<PathBuf>,
 }
 
 /// A running node: what tests and the demo need to reach it.
@@ -200,14 +206,27 @@ impl Node {
         // Tell scripts and tests which port `--api-addr ...:0` got.
         std::fs::write(args.data_dir.join("api.addr"), api_addr.to_string())?;
         tracing::info!(%api_addr, data_dir = %args.data_dir.display(), region = %args.region, "OpenSLB node started");
+        let api_tls = match (&args.api_tls_cert, &args.api_tls_key) {
+            (Some(cert), Some(key)) => Some(crate::api_tls::config(cert, key)?),
+            _ => None,
+        };
         let mut rx = shutdown_rx.clone();
         let dp = dataplane.clone();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                })
-                .await?;
+            let stop = async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            match api_tls {
+                Some(config) => {
+                    let tls = crate::api_tls::TlsListener::new(listener, config)?;
+                    axum::serve(tls, app).with_graceful_shutdown(stop).await?;
+                }
+                None => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop)
+                        .await?
+                }
+            }
             dp.shutdown().await;
             if let Some(flush) = flush_log {
                 flush();

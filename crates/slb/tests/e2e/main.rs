@@ -6,6 +6,7 @@ mod kit;
 mod access_keys;
 mod acl;
 mod api_errors;
+mod api_tls;
 mod capacity;
 mod cli;
 mod durability;
