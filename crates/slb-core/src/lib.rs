@@ -6,6 +6,7 @@
 //! algorithm deterministic to test, fuzz and benchmark on its own.
 //!
 //! - [`acl`]: access-control list matching (merged ranges, binary search).
+//! - [`ddos`]: per-instance anti-DDoS metering, scrubbing and blackholing.
 //! - [`sched`]: backend schedulers (`wrr`, `wlc`, `rr`, `sch`, `tch`) behind [`Scheduler`].
 //! - [`health`]: rise/fall threshold state machine for health-check results.
 //! - [`persistence`]: source-IP session persistence table with expiry.
@@ -14,6 +15,7 @@
 //! - [`http_codes`]: parsing of Alibaba `HealthCheckHttpCode` into a status-class set.
 
 pub mod acl;
+pub mod ddos;
 pub mod health;
 pub mod http_codes;
 pub mod persistence;

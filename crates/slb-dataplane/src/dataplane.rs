@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use slb_core::HealthStatus;
 
+use crate::ddos::InstanceDdos;
 use crate::error::DataPlaneError;
 use crate::http::access_log::AccessLog;
 use crate::http::{HttpListenerRuntime, HttpShared};
@@ -60,6 +61,8 @@ struct Inner {
     access_log: std::sync::Mutex<Option<Arc<dyn AccessLog>>>,
     /// Capacity counters per instance (`LoadBalancerId`), shared by its listeners.
     limiters: std::sync::Mutex<BTreeMap<String, Arc<InstanceLimiter>>>,
+    /// Anti-DDoS state per instance, shared by its listeners.
+    ddos: std::sync::Mutex<BTreeMap<String, Arc<InstanceDdos>>>,
 }
 
 impl DataPlane {
@@ -77,6 +80,29 @@ impl DataPlane {
             .or_insert_with(|| InstanceLimiter::new(caps));
         l.set_caps(caps);
         Some(l.clone())
+    }
+
+    /// The shared anti-DDoS state of `load_balancer_id` (created or reconfigured), or
+    /// `None` when protection is off.
+    fn ddos_for(
+        &self,
+        load_balancer_id: &str,
+        cfg: Option<slb_core::ddos::DdosConfig>,
+    ) -> Option<Arc<InstanceDdos>> {
+        let cfg = cfg?;
+        let mut all = crate::backend::lock(&self.inner.ddos);
+        let d = all
+            .entry(load_balancer_id.to_string())
+            .or_insert_with(|| Arc::new(InstanceDdos::new(load_balancer_id, cfg)));
+        d.set_config(cfg);
+        Some(d.clone())
+    }
+
+    /// The anti-DDoS state of an instance, if protection has seen it.
+    pub fn ddos_report(&self, load_balancer_id: &str) -> Option<crate::ddos::DdosReport> {
+        crate::backend::lock(&self.inner.ddos)
+            .get(load_balancer_id)
+            .map(|d| d.report())
     }
 
     /// An empty data plane with no listeners.
@@ -134,6 +160,7 @@ impl DataPlane {
         for (slot, spec) in valid {
             let key = spec.key.clone();
             let limiter = self.limiter(&key.load_balancer_id, spec.caps);
+            let ddos = self.ddos_for(&key.load_balancer_id, spec.ddos);
             let result = match runtimes.get_mut(&key) {
                 Some(rt) => rt.update(spec).await,
                 None => HttpListenerRuntime::start(spec, log.clone()).map(|rt| {
@@ -142,6 +169,7 @@ impl DataPlane {
             };
             if let Some(rt) = runtimes.get(&key) {
                 rt.shared.limiter.store(limiter);
+                rt.shared.ddos.store(ddos);
             }
             if let Err(e) = &result {
                 tracing::warn!(listener = %key, error = %e, "http listener not applied");
@@ -201,6 +229,7 @@ impl DataPlane {
         for (slot, spec) in valid {
             let key = spec.key.clone();
             let limiter = self.limiter(&key.load_balancer_id, spec.caps);
+            let ddos = self.ddos_for(&key.load_balancer_id, spec.ddos);
             let result = match runtimes.get_mut(&key) {
                 Some(rt) => rt.update(spec).await,
                 None => ListenerRuntime::start(spec).map(|rt| {
@@ -209,6 +238,7 @@ impl DataPlane {
             };
             if let Some(rt) = runtimes.get(&key) {
                 rt.shared.limiter.store(limiter);
+                rt.shared.ddos.store(ddos);
             }
             if let Err(e) = &result {
                 tracing::warn!(listener = %key, error = %e, "listener not applied");
@@ -353,6 +383,8 @@ impl DataPlane {
         metrics::render_udp(out, &udp);
         let limiters = crate::backend::lock(&self.inner.limiters).clone();
         metrics::render_instances(out, &limiters);
+        let ddos = crate::backend::lock(&self.inner.ddos).clone();
+        metrics::render_ddos(out, &ddos);
         let http_counters: Vec<_> = http.iter().map(|l| (&l.key, &l.http)).collect();
         metrics::render_http(out, &http_counters);
     }

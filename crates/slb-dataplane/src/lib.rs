@@ -15,6 +15,7 @@
 
 mod backend;
 mod dataplane;
+pub mod ddos;
 mod error;
 mod health;
 pub mod http;

@@ -66,6 +66,8 @@ pub(crate) struct ListenerShared {
     pub shaper: arc_swap::ArcSwapOption<Shaper>,
     /// The instance's capacity counters, shared with its other listeners.
     pub limiter: arc_swap::ArcSwapOption<crate::limits::InstanceLimiter>,
+    /// The instance's anti-DDoS state, shared with its other listeners.
+    pub ddos: arc_swap::ArcSwapOption<crate::ddos::InstanceDdos>,
 }
 
 /// A removed backend whose connections are kept until its drain timer fires.
@@ -95,6 +97,7 @@ impl ListenerRuntime {
             local_addr: Mutex::new(spec.bind),
             shaper: arc_swap::ArcSwapOption::new(Shaper::follow(None, spec.bandwidth_mbps)),
             limiter: arc_swap::ArcSwapOption::empty(),
+            ddos: arc_swap::ArcSwapOption::empty(),
         });
         let (accept, local_addr) = open(&spec, spec.bind, &shared)?;
         *lock(&shared.local_addr) = local_addr;

@@ -434,6 +434,51 @@ pub(crate) fn render_instances(
     }
 }
 
+/// Gauge: an instance's anti-DDoS mode (0 normal, 1 scrubbing, 2 blackholed).
+pub const DDOS_MODE: &str = "slb_ddos_mode";
+/// Counter: connections and datagrams dropped by anti-DDoS, by `reason` (`malformed`,
+/// `source_limit`, `blackhole`).
+pub const DDOS_DROPPED_TOTAL: &str = "slb_ddos_dropped_total";
+
+/// Appends the anti-DDoS families.
+pub(crate) fn render_ddos(
+    out: &mut String,
+    all: &std::collections::BTreeMap<String, std::sync::Arc<crate::ddos::InstanceDdos>>,
+) {
+    use slb_core::ddos::Mode;
+    let _ = writeln!(
+        out,
+        "# HELP {DDOS_MODE} Anti-DDoS mode: 0 normal, 1 scrubbing, 2 blackholed.\n# TYPE {DDOS_MODE} gauge"
+    );
+    let reports: Vec<_> = all.iter().map(|(id, d)| (id, d.report())).collect();
+    for (id, r) in &reports {
+        let mode = match r.mode {
+            Mode::Normal => 0,
+            Mode::Scrubbing => 1,
+            Mode::Blackholed => 2,
+        };
+        let _ = writeln!(
+            out,
+            "{DDOS_MODE}{{load_balancer_id=\"{}\"}} {mode}",
+            escape(id)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP {DDOS_DROPPED_TOTAL} Connections and datagrams dropped by anti-DDoS, by reason.\n# TYPE {DDOS_DROPPED_TOTAL} counter"
+    );
+    for (id, r) in &reports {
+        for (reason, n) in crate::ddos::DROP_REASONS.iter().zip(r.dropped) {
+            let _ = writeln!(
+                out,
+                "{DDOS_DROPPED_TOTAL}{{load_balancer_id=\"{}\",reason=\"{}\"}} {n}",
+                escape(id),
+                reason.label()
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

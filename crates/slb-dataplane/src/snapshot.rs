@@ -209,6 +209,7 @@ mod tests {
             bandwidth_mbps: None,
             acl: None,
             caps: None,
+            ddos: None,
         }
     }
 
@@ -312,6 +313,7 @@ mod wlc_tests {
                 bandwidth_mbps: None,
                 acl: None,
                 caps: None,
+                ddos: None,
             };
             let snap = Snapshot::build(&spec, |_| BackendState::new());
             let idle = n - 1;

@@ -109,6 +109,8 @@ pub struct ListenerSpec {
     pub acl: Option<AclSpec>,
     /// The instance's capacity, shared with its other listeners; `None`: unlimited.
     pub caps: Option<crate::limits::InstanceCaps>,
+    /// The instance's anti-DDoS thresholds, shared with its other listeners; `None`: off.
+    pub ddos: Option<slb_core::ddos::DdosConfig>,
     /// UDP only: most sessions at once; beyond, the longest idle of a sample is evicted.
     pub max_sessions: usize,
 }
@@ -256,6 +258,8 @@ pub struct HttpListenerSpec {
     pub acl: Option<AclSpec>,
     /// The instance's capacity, shared with its other listeners; `None`: unlimited.
     pub caps: Option<crate::limits::InstanceCaps>,
+    /// The instance's anti-DDoS thresholds, shared with its other listeners; `None`: off.
+    pub ddos: Option<slb_core::ddos::DdosConfig>,
 }
 
 /// A listener's access control (Alibaba `AclStatus=on`, `AclType`, `AclId`).

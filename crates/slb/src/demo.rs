@@ -53,6 +53,16 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         default_qps: 0,
         api_rate_limit: 100,
         api_tls_cert: None,
+        ddos_protection: false,
+        ddos_scrub_mbps: 1_000,
+        ddos_scrub_pps: 200_000,
+        ddos_scrub_cps: 20_000,
+        ddos_blackhole_mbps: 10_000,
+        ddos_blackhole_pps: 2_000_000,
+        ddos_blackhole_seconds: 300,
+        ddos_source_cps: 200,
+        ddos_source_pps: 20_000,
+        ddos_source_mbps: 100,
         api_tls_key: None,
     })
     .await?;

@@ -4,6 +4,7 @@ mod access_keys;
 mod api_tls;
 mod call;
 mod credentials;
+mod ddos_source;
 mod demo;
 mod health_source;
 mod keyserver;
@@ -35,7 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node: management API, TCP listeners and health checks.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Send one API action, signed with the node's credentials, and print the JSON answer.
     Call(call::CallArgs),
     /// Show instances, listeners and backend health as tables.
@@ -80,7 +81,7 @@ fn main() -> anyhow::Result<()> {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Call(args) => call::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Demo(args) => demo::run(args).await,

@@ -9,6 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use slb_core::ddos::DdosConfig;
 use slb_dataplane::spec::{
     AclSpec, BackendSpec, ForwardedHeaders, HealthCheckKind, HealthCheckSpec, HttpListenerSpec,
     HttpMethod, HttpRuleSpec, ListenerKey, ListenerSpec, RuleOwnSpec, StickySpec,
@@ -37,7 +38,7 @@ fn serving(state: &State, protocol: Protocol) -> impl Iterator<Item = (&Listener
 }
 
 /// One spec per TCP and UDP listener that should accept connections now.
-pub fn desired_listeners(state: &State, defaults: InstanceCaps) -> Vec<ListenerSpec> {
+pub fn desired_listeners(state: &State, defaults: &NodeDefaults) -> Vec<ListenerSpec> {
     serving(state, Protocol::Tcp)
         .chain(serving(state, Protocol::Udp))
         .map(|(l, address)| compile(state, l, address, defaults))
@@ -50,7 +51,7 @@ pub fn desired_http_listeners(
     state: &State,
     cookie_key: [u8; 32],
     keys: Option<&Arc<KeyServerClient>>,
-    defaults: InstanceCaps,
+    defaults: &NodeDefaults,
 ) -> Vec<HttpListenerSpec> {
     serving(state, Protocol::Http)
         .chain(serving(state, Protocol::Https))
@@ -95,7 +96,8 @@ pub fn desired_http_listeners(
                 tls,
                 bandwidth_mbps: u32::try_from(l.bandwidth).ok().filter(|&b| b > 0),
                 acl: acl_spec(state, l),
-                caps: caps(state, l, defaults),
+                caps: caps(state, l, defaults.caps),
+                ddos: ddos(state, l, defaults.ddos.as_ref()),
             })
         })
         .collect()
@@ -151,7 +153,7 @@ fn listener_backends(state: &State, l: &Listener) -> Vec<BackendSpec> {
     }
 }
 
-fn compile(state: &State, l: &Listener, address: IpAddr, defaults: InstanceCaps) -> ListenerSpec {
+fn compile(state: &State, l: &Listener, address: IpAddr, defaults: &NodeDefaults) -> ListenerSpec {
     ListenerSpec {
         key: key_of(l),
         bind: SocketAddr::new(address, l.key.port),
@@ -170,7 +172,8 @@ fn compile(state: &State, l: &Listener, address: IpAddr, defaults: InstanceCaps)
         master_slave: l.master_slave_server_group_id.is_some(),
         bandwidth_mbps: u32::try_from(l.bandwidth).ok().filter(|&b| b > 0),
         acl: acl_spec(state, l),
-        caps: caps(state, l, defaults),
+        caps: caps(state, l, defaults.caps),
+        ddos: ddos(state, l, defaults.ddos.as_ref()),
         drain_timeout: l
             .connection_drain
             .then(|| Duration::from_secs(l.connection_drain_timeout.into())),
@@ -288,6 +291,53 @@ fn health_spec(hc: &slb_model::HealthCheck) -> Option<HealthCheckSpec> {
         interval: Duration::from_secs(hc.interval.into()),
         healthy_threshold: hc.healthy_threshold,
         unhealthy_threshold: hc.unhealthy_threshold,
+    })
+}
+
+/// What the node applies to instances beyond their own settings.
+#[derive(Clone, Debug, Default)]
+pub struct NodeDefaults {
+    /// Capacity of instances without a `LoadBalancerSpec`.
+    pub caps: InstanceCaps,
+    /// Anti-DDoS, when the node protects its instances.
+    pub ddos: Option<DdosSettings>,
+}
+
+/// The node's anti-DDoS settings (`slb serve --ddos-*`), from which each instance's
+/// thresholds are derived.
+#[derive(Clone, Copy, Debug)]
+pub struct DdosSettings {
+    /// Scrubbing starts at `max(scrub_mbps, 2 × the instance's Bandwidth)` Mbit/s inbound.
+    pub scrub_mbps: u64,
+    pub scrub_pps: u64,
+    pub scrub_cps: u64,
+    /// Blackholing starts at `max(blackhole_mbps, 4 × the scrubbing bit rate)`, or at
+    /// `blackhole_pps` datagrams per second.
+    pub blackhole_mbps: u64,
+    pub blackhole_pps: u64,
+    pub blackhole_for: Duration,
+    /// Per-source limits while scrubbing.
+    pub source_cps: u64,
+    pub source_pps: u64,
+    pub source_mbps: u64,
+}
+
+/// The anti-DDoS thresholds of the listener's instance (see [`DdosSettings`]).
+fn ddos(state: &State, l: &Listener, node: Option<&DdosSettings>) -> Option<DdosConfig> {
+    let n = node?;
+    let lb = state.load_balancers.get(&l.key.load_balancer_id)?;
+    let bandwidth = u64::try_from(lb.bandwidth).unwrap_or(0);
+    let scrub_mbps = n.scrub_mbps.max(2 * bandwidth);
+    Some(DdosConfig {
+        scrub_bps: scrub_mbps * 1_000_000,
+        scrub_pps: n.scrub_pps,
+        scrub_cps: n.scrub_cps,
+        blackhole_bps: n.blackhole_mbps.max(4 * scrub_mbps) * 1_000_000,
+        blackhole_pps: n.blackhole_pps,
+        blackhole_for: n.blackhole_for,
+        source_cps: n.source_cps,
+        source_pps: n.source_pps,
+        source_bps: n.source_mbps * 1_000_000,
     })
 }
 

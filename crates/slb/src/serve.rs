@@ -65,6 +65,38 @@ pub struct ServeArgs {
     /// `Throttling` (0 = unlimited).
     #[arg(long, default_value_t = 100)]
     pub api_rate_limit: u64,
+    /// Protect every instance with anti-DDoS scrubbing and blackholing (off by default:
+    /// the thresholds below must suit the site's capacity).
+    #[arg(long)]
+    pub ddos_protection: bool,
+    /// Scrubbing threshold floor in Mbit/s inbound per instance (the threshold is the
+    /// larger of this and twice the instance's Bandwidth).
+    #[arg(long, default_value_t = 1_000)]
+    pub ddos_scrub_mbps: u64,
+    /// Scrubbing threshold in datagrams per second per instance.
+    #[arg(long, default_value_t = 200_000)]
+    pub ddos_scrub_pps: u64,
+    /// Scrubbing threshold in new connections per second per instance.
+    #[arg(long, default_value_t = 20_000)]
+    pub ddos_scrub_cps: u64,
+    /// Blackholing threshold floor in Mbit/s (at least 4 × the scrubbing threshold).
+    #[arg(long, default_value_t = 10_000)]
+    pub ddos_blackhole_mbps: u64,
+    /// Blackholing threshold in datagrams per second per instance.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub ddos_blackhole_pps: u64,
+    /// How long a blackhole lasts, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub ddos_blackhole_seconds: u64,
+    /// While scrubbing, new connections per second one source may open.
+    #[arg(long, default_value_t = 200)]
+    pub ddos_source_cps: u64,
+    /// While scrubbing, datagrams per second one source may send.
+    #[arg(long, default_value_t = 20_000)]
+    pub ddos_source_pps: u64,
+    /// While scrubbing, Mbit/s one source may send in datagrams.
+    #[arg(long, default_value_t = 100)]
+    pub ddos_source_mbps: u64,
     /// Serve the API over HTTPS with this PEM certificate chain (with --api-tls-key).
     #[arg(long, requires = "api_tls_key")]
     pub api_tls_cert: Option<PathBuf>,
@@ -143,12 +175,25 @@ impl Node {
 
         // Bring listeners back before the API answers, so a restarted node serves at once.
         let initial = store.snapshot();
-        let defaults = slb_dataplane::InstanceCaps {
-            max_connections: args.default_max_connections,
-            cps: args.default_cps,
-            qps: args.default_qps,
+        let defaults = reconcile::NodeDefaults {
+            caps: slb_dataplane::InstanceCaps {
+                max_connections: args.default_max_connections,
+                cps: args.default_cps,
+                qps: args.default_qps,
+            },
+            ddos: args.ddos_protection.then_some(reconcile::DdosSettings {
+                scrub_mbps: args.ddos_scrub_mbps,
+                scrub_pps: args.ddos_scrub_pps,
+                scrub_cps: args.ddos_scrub_cps,
+                blackhole_mbps: args.ddos_blackhole_mbps,
+                blackhole_pps: args.ddos_blackhole_pps,
+                blackhole_for: std::time::Duration::from_secs(args.ddos_blackhole_seconds),
+                source_cps: args.ddos_source_cps,
+                source_pps: args.ddos_source_pps,
+                source_mbps: args.ddos_source_mbps,
+            }),
         };
-        reconcile_once(&dataplane, &initial, cookie_key, keys.as_ref(), defaults).await;
+        reconcile_once(&dataplane, &initial, cookie_key, keys.as_ref(), &defaults).await;
         let (applied_tx, applied_rx) = tokio::sync::watch::channel(initial.revision);
         let mut watch = store.subscribe();
         let dp = dataplane.clone();
@@ -161,7 +206,7 @@ impl Node {
                     &snapshot,
                     cookie_key,
                     reconcile_keys.as_ref(),
-                    defaults,
+                    &defaults,
                 )
                 .await;
                 applied_tx.send_replace(snapshot.revision);
@@ -178,7 +223,8 @@ impl Node {
             node,
             Arc::new(crate::health_source::LocalHealth(dataplane.clone())),
         )
-        .wait_for_applied(applied_rx);
+        .wait_for_applied(applied_rx)
+        .with_ddos(Arc::new(crate::ddos_source::LocalDdos(dataplane.clone())));
         if let Some(k) = &keys {
             actions = actions.with_key_vault(Arc::new(crate::keyserver::Vault(k.clone())));
         }
@@ -256,7 +302,7 @@ async fn reconcile_once(
     snapshot: &slb_store::Snapshot,
     cookie_key: [u8; 32],
     keys: Option<&Arc<slb_keyserver::KeyServerClient>>,
-    defaults: slb_dataplane::InstanceCaps,
+    defaults: &reconcile::NodeDefaults,
 ) {
     let tcp = reconcile::desired_listeners(&snapshot.state, defaults);
     let http = reconcile::desired_http_listeners(&snapshot.state, cookie_key, keys, defaults);

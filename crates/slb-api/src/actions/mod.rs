@@ -7,6 +7,7 @@
 mod acls;
 mod backends;
 mod certificates;
+mod ddos;
 mod domain_extensions;
 mod health;
 mod http_listeners;
@@ -26,6 +27,7 @@ use slb_model::params::ParamSource;
 use slb_model::{ModelError, State};
 use slb_store::{Store, StoreError};
 
+pub use ddos::{DdosEvent, DdosSource, DdosStatus};
 pub use health::{BackendHealth, HealthSource};
 pub use key_vault::KeyVault;
 
@@ -55,6 +57,7 @@ pub const ACTIONS: &[&str] = &[
     "SetLoadBalancerStatus",
     "SetLoadBalancerDeleteProtection",
     "ModifyLoadBalancerInstanceSpec",
+    "DescribeLoadBalancerDdosStatus",
     "CreateLoadBalancerTCPListener",
     "SetLoadBalancerTCPListenerAttribute",
     "DescribeLoadBalancerTCPListenerAttribute",
@@ -123,6 +126,8 @@ pub struct Actions {
     applied: Option<tokio::sync::watch::Receiver<u64>>,
     /// Set when private keys live on a key server instead of in the state.
     key_vault: Option<Arc<dyn KeyVault>>,
+    /// Anti-DDoS state of the data plane.
+    ddos: Option<Arc<dyn DdosSource>>,
 }
 
 impl Actions {
@@ -134,7 +139,14 @@ impl Actions {
             health,
             applied: None,
             key_vault: None,
+            ddos: None,
         }
+    }
+
+    /// Reports anti-DDoS state from `source` (DescribeLoadBalancerDdosStatus).
+    pub fn with_ddos(mut self, source: Arc<dyn DdosSource>) -> Self {
+        self.ddos = Some(source);
+        self
     }
 
     /// Sends uploaded private keys to `vault`; the state keeps certificates only.
@@ -170,6 +182,7 @@ impl Actions {
             "SetLoadBalancerName" => load_balancers::set_name(self, p).await,
             "SetLoadBalancerStatus" => load_balancers::set_status(self, p).await,
             "ModifyLoadBalancerInstanceSpec" => load_balancers::modify_spec(self, p).await,
+            "DescribeLoadBalancerDdosStatus" => ddos::describe(self, p),
             "SetLoadBalancerDeleteProtection" => {
                 load_balancers::set_delete_protection(self, p).await
             }

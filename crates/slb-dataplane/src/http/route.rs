@@ -97,6 +97,7 @@ impl HttpSnapshot {
                 bandwidth_mbps: None,
                 acl: None,
                 caps: None,
+                ddos: None,
             };
             Snapshot::build(&tcp, |addr| {
                 states
@@ -257,6 +258,7 @@ mod tests {
             bandwidth_mbps: None,
             acl: None,
             caps: None,
+            ddos: None,
         };
         HttpSnapshot::build(&spec, |_, _| BackendState::new())
     }

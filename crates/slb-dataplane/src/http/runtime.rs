@@ -52,6 +52,8 @@ pub(crate) struct HttpShared {
     pub shaper: arc_swap::ArcSwapOption<crate::shaper::Shaper>,
     /// The instance's capacity counters, shared with its other listeners.
     pub limiter: arc_swap::ArcSwapOption<crate::limits::InstanceLimiter>,
+    /// The instance's anti-DDoS state, shared with its other listeners.
+    pub ddos: arc_swap::ArcSwapOption<crate::ddos::InstanceDdos>,
 }
 
 impl HttpShared {
@@ -118,6 +120,7 @@ impl HttpListenerRuntime {
                 spec.bandwidth_mbps,
             )),
             limiter: arc_swap::ArcSwapOption::empty(),
+            ddos: arc_swap::ArcSwapOption::empty(),
         });
         let accept = tokio::spawn(accept_loop(socket, shared.clone()));
         let sweeper = tokio::spawn(sweep_pool(Arc::downgrade(&shared)));
@@ -330,6 +333,11 @@ async fn serve_connection(
     let Some(local) = bound.or_else(|| stream.local_addr().ok()) else {
         return;
     };
+    if let Some(d) = shared.ddos.load().as_ref() {
+        if !d.connection(peer.ip()) {
+            return;
+        }
+    }
     let idle = {
         let snap = shared.snapshot.load();
         // Before any TLS work: a refused client costs an accept and a close.

@@ -55,6 +55,11 @@ async fn serve(client: TcpStream, shared: Arc<ListenerShared>) {
     };
     // The snapshot is read once; the connection then holds only what it needs.
     let (established_timeout, proxy_protocol, connected, _slot) = {
+        if let Some(d) = shared.ddos.load().as_ref() {
+            if !d.connection(peer.ip()) {
+                return;
+            }
+        }
         let snap = shared.snapshot.load_full();
         if snap.acl.as_ref().is_some_and(|acl| !acl.allows(peer.ip())) {
             m.acl_denied.fetch_add(1, Ordering::Relaxed);

@@ -69,6 +69,11 @@ pub(crate) async fn serve(socket: UdpSocket, shared: Arc<ListenerShared>) {
         };
         m.udp.datagrams_in.fetch_add(1, Ordering::Relaxed);
         m.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(d) = shared.ddos.load().as_ref() {
+            if !d.datagram(client.ip(), n) {
+                continue;
+            }
+        }
         let snap = shared.snapshot.load();
         if snap
             .acl

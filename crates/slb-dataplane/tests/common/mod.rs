@@ -174,6 +174,7 @@ pub fn spec(port: u16, backends: Vec<BackendSpec>, scheduler: SchedulerKind) -> 
         bandwidth_mbps: None,
         acl: None,
         caps: None,
+        ddos: None,
     }
 }
 

@@ -177,6 +177,7 @@ pub fn http_spec(port: u16, backends: Vec<BackendSpec>) -> HttpListenerSpec {
         bandwidth_mbps: None,
         acl: None,
         caps: None,
+        ddos: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod api_errors;
 mod api_tls;
 mod capacity;
 mod cli;
+mod ddos;
 mod durability;
 mod health;
 mod http;
