@@ -20,14 +20,41 @@ pub async fn render(client: &Client) -> Result<String> {
         .context("DescribeLoadBalancers")?;
     let lbs = list(&lbs["LoadBalancers"]["LoadBalancer"]);
     let mut out = String::new();
-    let mut rows = vec![row(&["INSTANCE", "NAME", "ADDRESS", "STATUS", "ZONES"])];
+    let mut rows = vec![row(&[
+        "INSTANCE",
+        "NAME",
+        "ADDRESS",
+        "STATUS",
+        "ZONES",
+        "ANTI-DDOS",
+    ])];
     for lb in &lbs {
+        let id = s(&lb["LoadBalancerId"]);
+        // "normal", "scrubbing", "blackholed" or "disabled", with the last second's rates.
+        let ddos = match client
+            .call(
+                "DescribeLoadBalancerDdosStatus",
+                &[("LoadBalancerId", id.as_str())],
+            )
+            .await
+        {
+            Ok(v) if s(&v["Status"]) == "disabled" => "disabled".to_string(),
+            Ok(v) => format!(
+                "{} ({} bps, {} pps, {} cps)",
+                s(&v["Status"]),
+                s(&v["CurrentRates"]["Bps"]),
+                s(&v["CurrentRates"]["Pps"]),
+                s(&v["CurrentRates"]["Cps"])
+            ),
+            Err(_) => "-".to_string(),
+        };
         rows.push(vec![
-            s(&lb["LoadBalancerId"]),
+            id,
             s(&lb["LoadBalancerName"]),
             s(&lb["Address"]),
             s(&lb["LoadBalancerStatus"]),
             format!("{}/{}", s(&lb["MasterZoneId"]), s(&lb["SlaveZoneId"])),
+            ddos,
         ]);
     }
     out.push_str(&table(&rows));

@@ -56,6 +56,10 @@ async fn call_status_metrics_and_sigterm() {
         "{out}"
     );
     assert!(
+        out.contains("ANTI-DDOS") && out.contains("disabled"),
+        "{out}"
+    );
+    assert!(
         out.contains(&format!("127.0.0.1:{}", a.addr.port())),
         "{out}"
     );
