@@ -129,11 +129,40 @@ async fn udp_datagrams_from_unlisted_clients_are_dropped() {
     assert_eq!(echo("127.0.0.2").await.as_deref(), Some(&b"hi"[..]));
     assert_eq!(echo("127.0.0.3").await, None);
     assert_eq!(denied(&dp), 1);
+
+    // IPv6: a blacklist of ::1 on a listener at [::1].
+    let mut v6 = common::spec(
+        2,
+        vec![BackendSpec {
+            server_id: "u".into(),
+            addr: baddr,
+            weight: 1,
+        }],
+        SchedulerKind::Rr,
+    );
+    v6.key = ListenerKey {
+        protocol: PROTOCOL_UDP.into(),
+        ..v6.key
+    };
+    v6.bind = "[::1]:0".parse().unwrap();
+    v6.acl = acl(false, &["::1/128"]);
+    let k6 = v6.key.clone();
+    apply_ok(&dp, vec![v6]).await;
+    let l6 = dp.local_addr(&k6).unwrap();
+    let c = UdpSocket::bind("[::1]:0").await.unwrap();
+    c.send_to(b"hi", l6).await.unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), c.recv_from(&mut buf))
+            .await
+            .is_err(),
+        "a blacklisted IPv6 source gets nothing"
+    );
     dp.shutdown().await;
 }
 
 #[tokio::test]
-async fn http_blacklist_refuses_before_any_request() {
+async fn http_blacklist_and_ipv6_whitelist() {
     let b = http_kit::HttpBackend::start("h").await;
     let dp = DataPlane::new();
     let mut spec = http_kit::http_spec(1, vec![b.spec()]);
@@ -154,5 +183,18 @@ async fn http_blacklist_refuses_before_any_request() {
     assert!(get("127.0.0.2").await.starts_with("HTTP/1.1 200"));
     assert_eq!(get("127.0.0.3").await, "");
     assert_eq!(denied(&dp), 1);
+
+    // IPv6 whitelist on an HTTP listener at [::1]: ::1 is served.
+    let mut v6 = http_kit::http_spec(2, vec![b.spec()]);
+    v6.bind = "[::1]:0".parse().unwrap();
+    v6.acl = acl(true, &["::1/128"]);
+    let l6 = http_kit::start(&dp, v6).await;
+    let mut s = tokio::net::TcpStream::connect(l6).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(STEP, s.read_to_end(&mut out)).await;
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
     dp.shutdown().await;
 }
