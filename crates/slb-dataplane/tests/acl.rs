@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{apply_ok, EchoBackend, STEP};
 use slb_core::AclMatcher;
 use slb_dataplane::spec::AclSpec;
-use slb_dataplane::{BackendSpec, DataPlane, ListenerKey, SchedulerKind, PROTOCOL_UDP};
+use slb_dataplane::{DataPlane, SchedulerKind};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, UdpSocket};
 
@@ -90,28 +90,9 @@ async fn tcp_whitelist_and_blacklist_for_ipv4_and_ipv6_clients() {
 
 #[tokio::test]
 async fn udp_datagrams_from_unlisted_clients_are_dropped() {
-    let backend = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let baddr = backend.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut buf = [0u8; 512];
-        while let Ok((n, from)) = backend.recv_from(&mut buf).await {
-            let _ = backend.send_to(&buf[..n], from).await;
-        }
-    });
+    let baddr = common::udp_echo_backend().await;
     let dp = DataPlane::new();
-    let mut spec = common::spec(
-        1,
-        vec![BackendSpec {
-            server_id: "u".into(),
-            addr: baddr,
-            weight: 1,
-        }],
-        SchedulerKind::Rr,
-    );
-    spec.key = ListenerKey {
-        protocol: PROTOCOL_UDP.into(),
-        ..spec.key
-    };
+    let mut spec = common::udp_spec(1, baddr);
     spec.acl = acl(true, &["127.0.0.2/32"]);
     let key = spec.key.clone();
     apply_ok(&dp, vec![spec]).await;
@@ -131,19 +112,7 @@ async fn udp_datagrams_from_unlisted_clients_are_dropped() {
     assert_eq!(denied(&dp), 1);
 
     // IPv6: a blacklist of ::1 on a listener at [::1].
-    let mut v6 = common::spec(
-        2,
-        vec![BackendSpec {
-            server_id: "u".into(),
-            addr: baddr,
-            weight: 1,
-        }],
-        SchedulerKind::Rr,
-    );
-    v6.key = ListenerKey {
-        protocol: PROTOCOL_UDP.into(),
-        ..v6.key
-    };
+    let mut v6 = common::udp_spec(2, baddr);
     v6.bind = "[::1]:0".parse().unwrap();
     v6.acl = acl(false, &["::1/128"]);
     let k6 = v6.key.clone();

@@ -9,9 +9,7 @@ mod http_kit;
 use std::net::SocketAddr;
 
 use common::{apply_ok, open, EchoBackend, STEP};
-use slb_dataplane::{
-    BackendSpec, DataPlane, InstanceCaps, ListenerKey, SchedulerKind, PROTOCOL_UDP,
-};
+use slb_dataplane::{DataPlane, InstanceCaps, SchedulerKind};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -142,28 +140,9 @@ async fn http_over_capacity_gets_503() {
 
 #[tokio::test]
 async fn udp_sessions_count_as_connections() {
-    let backend = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let baddr = backend.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut buf = [0u8; 64];
-        while let Ok((n, from)) = backend.recv_from(&mut buf).await {
-            let _ = backend.send_to(&buf[..n], from).await;
-        }
-    });
+    let baddr = common::udp_echo_backend().await;
     let dp = DataPlane::new();
-    let mut spec = common::spec(
-        1,
-        vec![BackendSpec {
-            server_id: "u".into(),
-            addr: baddr,
-            weight: 1,
-        }],
-        SchedulerKind::Rr,
-    );
-    spec.key = ListenerKey {
-        protocol: PROTOCOL_UDP.into(),
-        ..spec.key
-    };
+    let mut spec = common::udp_spec(1, baddr);
     spec.caps = caps(1, 0, 0);
     let key = spec.key.clone();
     apply_ok(&dp, vec![spec]).await;

@@ -10,27 +10,13 @@ use std::time::Duration;
 
 use common::{apply_ok, EchoBackend, STEP};
 use slb_core::ddos::{DdosConfig, Mode};
-use slb_dataplane::{
-    BackendSpec, DataPlane, ListenerKey, ListenerSpec, SchedulerKind, PROTOCOL_UDP,
-};
+use slb_dataplane::{DataPlane, ListenerSpec, SchedulerKind};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::{TcpSocket, UdpSocket};
 
 fn udp_listener(lb: &str, backend: SocketAddr, cfg: DdosConfig) -> ListenerSpec {
-    let mut s = common::spec(
-        1,
-        vec![BackendSpec {
-            server_id: "u".into(),
-            addr: backend,
-            weight: 1,
-        }],
-        SchedulerKind::Rr,
-    );
-    s.key = ListenerKey {
-        load_balancer_id: lb.into(),
-        protocol: PROTOCOL_UDP.into(),
-        port: 1,
-    };
+    let mut s = common::udp_spec(1, backend);
+    s.key.load_balancer_id = lb.into();
     s.ddos = Some(cfg);
     s
 }
@@ -46,14 +32,7 @@ async fn echo_ok(l: SocketAddr) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_flood_blackholes_one_instance_which_recovers() {
-    let backend = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let baddr = backend.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut buf = [0u8; 2048];
-        while let Ok((n, from)) = backend.recv_from(&mut buf).await {
-            let _ = backend.send_to(&buf[..n], from).await;
-        }
-    });
+    let baddr = common::udp_echo_backend().await;
     let cfg = DdosConfig {
         blackhole_pps: 1_000,
         blackhole_for: Duration::from_secs(2),

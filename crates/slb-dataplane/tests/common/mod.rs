@@ -237,3 +237,31 @@ pub fn status_of(dp: &DataPlane, addr: SocketAddr) -> Option<HealthStatus> {
         .find(|r| r.addr == addr && r.port == addr.port())
         .map(|r| r.status)
 }
+
+/// A UDP backend on 127.0.0.1 that echoes every datagram; runs until the test ends.
+pub async fn udp_echo_backend() -> SocketAddr {
+    let s = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = s.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((n, from)) = s.recv_from(&mut buf).await {
+            let _ = s.send_to(&buf[..n], from).await;
+        }
+    });
+    addr
+}
+
+/// A UDP listener spec (127.0.0.1, ephemeral port) in front of one backend.
+pub fn udp_spec(port: u16, backend: SocketAddr) -> ListenerSpec {
+    let mut s = spec(
+        port,
+        vec![BackendSpec {
+            server_id: "u".into(),
+            addr: backend,
+            weight: 1,
+        }],
+        SchedulerKind::Rr,
+    );
+    s.key.protocol = slb_dataplane::PROTOCOL_UDP.into();
+    s
+}
