@@ -78,6 +78,14 @@ impl InstanceDdos {
         self.judge(|g| g.datagram(src, len, Instant::now()))
     }
 
+    /// Bytes a client sent on an established TCP connection: counted in the bit rate.
+    pub fn bytes(&self, len: usize) {
+        self.judge(|g| {
+            g.bytes(len, Instant::now());
+            Ok(())
+        });
+    }
+
     /// The current state (moved along to now), for the API and `/metrics`.
     pub fn report(&self) -> DdosReport {
         let mut g = lock(&self.guard);

@@ -125,3 +125,38 @@ async fn scrubbing_throttles_a_connection_flooder_and_serves_others() {
     assert!(dp.ddos_report("lb-test").unwrap().dropped[1] > 0);
     dp.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_upload_bytes_count_in_the_inbound_bit_rate() {
+    let b = EchoBackend::start("b").await;
+    let dp = DataPlane::new();
+    let mut spec = common::spec(1, vec![b.spec(1)], SchedulerKind::Rr);
+    spec.ddos = Some(DdosConfig {
+        scrub_bps: 8_000_000,
+        ..DdosConfig::default()
+    });
+    let key = spec.key.clone();
+    apply_ok(&dp, vec![spec]).await;
+    let l = dp.local_addr(&key).unwrap();
+    // 4 MB up one connection (the echo comes back and is discarded) in well under a second.
+    let s = tokio::net::TcpStream::connect(l).await.unwrap();
+    let (mut r, mut w) = s.into_split();
+    let reader = tokio::spawn(async move {
+        let mut sink = vec![0u8; 65_536];
+        while matches!(tokio::io::AsyncReadExt::read(&mut r, &mut sink).await, Ok(n) if n > 0) {}
+    });
+    let chunk = vec![0u8; 65_536];
+    for _ in 0..64 {
+        tokio::io::AsyncWriteExt::write_all(&mut w, &chunk)
+            .await
+            .unwrap();
+    }
+    common::wait_until(Duration::from_secs(4), "scrubbing on TCP bytes", || {
+        dp.ddos_report("lb-test").unwrap().mode == Mode::Scrubbing
+    })
+    .await;
+    assert!(dp.ddos_report("lb-test").unwrap().last.bps >= 8_000_000);
+    drop(w);
+    reader.abort();
+    dp.shutdown().await;
+}

@@ -97,6 +97,7 @@ async fn serve(client: TcpStream, shared: Arc<ListenerShared>) {
     }
     let closed = connected.guard.state().closed();
     let shaper = shared.shaper.load_full();
+    let ddos = shared.ddos.load_full();
     let end = relay::relay(
         client,
         connected.stream,
@@ -104,6 +105,7 @@ async fn serve(client: TcpStream, shared: Arc<ListenerShared>) {
         established_timeout,
         closed,
         shaper.as_deref(),
+        ddos.as_deref(),
     )
     .await;
     match end {

@@ -19,11 +19,32 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::splice::{splice_half, Pipe};
+use crate::ddos::InstanceDdos;
 use crate::metrics::ListenerMetrics;
 use crate::shaper::{Direction, Shaper};
 
 /// Size of each direction's copy buffer: 64 KiB (the default 8 KiB costs over twice the CPU).
 pub const RELAY_BUFFER_SIZE: usize = 64 * 1024;
+
+/// What happens to each chunk moved one way besides counting: bandwidth pacing and,
+/// client to backend, anti-DDoS metering of the instance's inbound bit rate.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ChunkHooks<'a> {
+    pub pace: Option<(&'a Shaper, Direction)>,
+    pub ddos: Option<&'a InstanceDdos>,
+}
+
+impl ChunkHooks<'_> {
+    /// Runs after `n` bytes were read, before they are written on.
+    pub async fn after_read(&self, n: usize) {
+        if let Some(d) = self.ddos {
+            d.bytes(n);
+        }
+        if let Some((s, dir)) = self.pace {
+            s.pace(dir, n).await;
+        }
+    }
+}
 
 /// Why a relayed connection ended.
 #[derive(Debug)]
@@ -47,10 +68,17 @@ pub(crate) async fn relay(
     idle_timeout: Duration,
     closed: impl Future<Output = ()>,
     shaper: Option<&Shaper>,
+    ddos: Option<&InstanceDdos>,
 ) -> RelayEnd {
     let activity = Activity::new();
-    let up_pace = shaper.map(|s| (s, Direction::Up));
-    let down_pace = shaper.map(|s| (s, Direction::Down));
+    let up_pace = ChunkHooks {
+        pace: shaper.map(|s| (s, Direction::Up)),
+        ddos,
+    };
+    let down_pace = ChunkHooks {
+        pace: shaper.map(|s| (s, Direction::Down)),
+        ddos: None,
+    };
     if let (Some(up_pipe), Some(down_pipe)) = (Pipe::new(), Pipe::new()) {
         let up = splice_half(
             &client,
@@ -97,7 +125,7 @@ async fn copy_half<R, W>(
     w: &mut W,
     counter: &AtomicU64,
     activity: &Activity,
-    pace: Option<(&Shaper, Direction)>,
+    hooks: ChunkHooks<'_>,
 ) -> io::Result<()>
 where
     R: AsyncRead + Unpin + ?Sized,
@@ -112,9 +140,7 @@ where
             return Ok(());
         }
         activity.touch();
-        if let Some((s, dir)) = pace {
-            s.pace(dir, n).await;
-        }
+        hooks.after_read(n).await;
         w.write_all(&buf[..n]).await?;
         counter.fetch_add(n as u64, Ordering::Relaxed);
         activity.touch();
@@ -181,6 +207,7 @@ mod tests {
                 Duration::from_millis(200),
                 std::future::pending(),
                 None,
+                None,
             )
             .await
         };
@@ -215,6 +242,7 @@ mod tests {
                 Duration::ZERO,
                 tokio::time::sleep(Duration::from_millis(50)),
                 None,
+                None,
             ),
         )
         .await
@@ -234,6 +262,7 @@ mod tests {
             &metrics,
             Duration::ZERO,
             std::future::pending(),
+            None,
             None,
         );
         let io = async {

@@ -12,8 +12,7 @@ use nix::fcntl::{splice, OFlag, SpliceFFlags};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use super::relay::Activity;
-use crate::shaper::{Direction, Shaper};
+use super::relay::{Activity, ChunkHooks};
 
 /// Bytes asked of the kernel per splice call: one default pipe's capacity (64 KiB).
 const CHUNK: usize = 64 * 1024;
@@ -44,7 +43,7 @@ pub(crate) async fn splice_half(
     pipe: &Pipe,
     counter: &AtomicU64,
     activity: &Activity,
-    pace: Option<(&Shaper, Direction)>,
+    hooks: ChunkHooks<'_>,
 ) -> io::Result<()> {
     loop {
         // The pipe is empty here, so EAGAIN can only mean the socket has nothing to read.
@@ -65,10 +64,8 @@ pub(crate) async fn splice_half(
             return Ok(());
         }
         activity.touch();
-        // Paced while the bytes wait in the pipe.
-        if let Some((s, dir)) = pace {
-            s.pace(dir, n).await;
-        }
+        // Paced (and metered) while the bytes wait in the pipe.
+        hooks.after_read(n).await;
         let mut left = n;
         while left > 0 {
             dst.writable().await?;
