@@ -7,6 +7,7 @@
 #   HTTP=1 HTTP_MODE=l4 bench/tcp.sh   # ... or through a second TCP listener
 #   RUNS=3 bench/tcp.sh          # three runs back to back, medians in the table
 #   PIN=0 bench/tcp.sh           # no CPU pinning
+#   PPV2=1 SECTIONS=tcp bench/tcp.sh   # TCP throughput with PROXY protocol v2 on (HAProxy accept-proxy in front of iperf3)
 #   UDP=1 SECTIONS='tcp udp' bench/tcp.sh   # UDP throughput and loss (iperf3 -u) through a UDP listener
 #   HTTP=1 TLS=1 KEYSERVER=1 SECTIONS=tls bench/tcp.sh  # HTTPS keys on a key server (own process)
 #   bench/tcp.sh table DIR       # print the table again for an earlier run (DIR = its results folder)
@@ -44,6 +45,7 @@ HTTP=${HTTP:-0}                         # 1 = also run HTTP_SECTIONS through a s
 HTTP_MODE=${HTTP_MODE:-l7}              # l7 = an HTTP listener (terminates HTTP, pools backends); l4 = a TCP listener
 HTTP_SECTIONS=${HTTP_SECTIONS:-"ka close"}
 TLS=${TLS:-0}                           # 1 (with HTTP=1) = also the harness's tls section through an HTTPS listener
+PPV2=${PPV2:-0}                         # 1 = TCP listener with ProxyProtocolV2Enabled, through a PROXY-accepting HAProxy to iperf3
 UDP=${UDP:-0}                           # 1 = also the harness's udp section through a UDP listener on SLB_TCP_PORT
 KEYSERVER=${KEYSERVER:-0}               # 1 = keys on `slb keyserver` (pinned with the proxy), signatures remote
 EXTRA_NAME=${EXTRA_NAME:-openslb}
@@ -256,10 +258,37 @@ HC=(--HealthCheckSwitch "$SLB_HEALTH_CHECK")
 [[ $SLB_HEALTH_CHECK == on ]] && HC+=(--HealthCheckType tcp --healthCheckInterval 2)
 
 # TCP throughput: listener -> the harness's iperf3 server (one backend, like the peers)
+TCP_BACKEND_PORT=$IPERF_PORT
+PP_ARGS=()
+if [[ $PPV2 == 1 ]]; then
+    # iperf3 does not read PROXY headers: a HAProxy that does (accept-proxy), pinned with the
+    # backends, relays to it. Its CPU is not in the proxy column; OpenSLB's is.
+    PP_PORT=$((PORT_BASE + 202))
+    cat >"$OUT/haproxy-accept-proxy.cfg" <<CFG
+global
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend pp
+    bind 127.0.0.1:$PP_PORT accept-proxy
+    default_backend iperf
+backend iperf
+    server iperf 127.0.0.1:$IPERF_PORT
+CFG
+    PP_PIN=(); [[ ${PIN:-1} == 1 ]] && PP_PIN=(taskset -c 0)
+    "${PP_PIN[@]}" haproxy -f "$OUT/haproxy-accept-proxy.cfg" -db >"$OUT/haproxy-accept-proxy.log" 2>&1 &
+    PP_PID=$!
+    trap 'stop_prep; stop_keyserver; kill "$PP_PID" 2>/dev/null' EXIT
+    TCP_BACKEND_PORT=$PP_PORT
+    PP_ARGS=(--ProxyProtocolV2Enabled true)
+fi
 call AddBackendServers --RegionId local --LoadBalancerId "$LB" \
     --BackendServers '[{"ServerId":"127.0.0.1","Type":"ip","Weight":100}]' >/dev/null
 call CreateLoadBalancerTCPListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_TCP_PORT" \
-    --BackendServerPort "$IPERF_PORT" --Bandwidth -1 --Scheduler rr "${HC[@]}" >/dev/null
+    --BackendServerPort "$TCP_BACKEND_PORT" --Bandwidth -1 --Scheduler rr "${HC[@]}" "${PP_ARGS[@]}" >/dev/null
 call StartLoadBalancerListener --RegionId local --LoadBalancerId "$LB" --ListenerPort "$SLB_TCP_PORT" >/dev/null
 if [[ $UDP == 1 ]]; then
     # iperf3 -u: its control connection takes the TCP listener, the datagrams this one
