@@ -142,6 +142,9 @@ async fn sessions_keep_clients_on_a_backend_and_datagrams_whole() {
     .await;
     // Many client ports: rr spreads sessions, each session stays on its backend.
     let mut per_backend = std::collections::HashMap::new();
+    // Every client stays open: a closed one's port could come back as a "new" client
+    // that still has a session.
+    let mut clients = Vec::new();
     for _ in 0..10 {
         let c = client("127.0.0.1").await;
         let first = ask(&c, l, b"x").await;
@@ -149,6 +152,7 @@ async fn sessions_keep_clients_on_a_backend_and_datagrams_whole() {
             assert_eq!(name(&ask(&c, l, b"y").await), name(&first));
         }
         *per_backend.entry(name(&first).to_string()).or_insert(0) += 1;
+        clients.push(c);
     }
     assert_eq!(per_backend["a"], 5);
     assert_eq!(per_backend["b"], 5);
@@ -187,14 +191,16 @@ async fn schedulers_and_persistence() {
     let [wrr, wlc, sch, tch, pl] = [0, 1, 2, 3, 4].map(|i| dp.local_addr(&keys[i]).unwrap());
     // wrr 3:1 over 8 sessions.
     let mut count_a = 0;
+    let mut open = Vec::new();
     for _ in 0..8 {
-        if name(&ask(&client("127.0.0.1").await, wrr, b"x").await) == "a" {
+        let c = client("127.0.0.1").await;
+        if name(&ask(&c, wrr, b"x").await) == "a" {
             count_a += 1;
         }
+        open.push(c);
     }
     assert_eq!(count_a, 6);
     // wlc: sessions stay open, so each new one goes to the backend with fewer.
-    let mut open = Vec::new();
     let mut names = Vec::new();
     for _ in 0..6 {
         let c = client("127.0.0.1").await;
@@ -206,18 +212,22 @@ async fn schedulers_and_persistence() {
     let mut sch_names = std::collections::HashSet::new();
     let mut tch_names = std::collections::HashSet::new();
     for _ in 0..16 {
-        sch_names.insert(name(&ask(&client("127.0.0.7").await, sch, b"x").await).to_string());
-        tch_names.insert(name(&ask(&client("127.0.0.7").await, tch, b"x").await).to_string());
+        let (c1, c2) = (client("127.0.0.7").await, client("127.0.0.7").await);
+        sch_names.insert(name(&ask(&c1, sch, b"x").await).to_string());
+        tch_names.insert(name(&ask(&c2, tch, b"x").await).to_string());
+        open.push(c1);
+        open.push(c2);
     }
     assert_eq!(sch_names.len(), 1);
     assert_eq!(tch_names.len(), 2);
     // Persistence: a new port of the same IP returns to its backend under rr.
-    let first = name(&ask(&client("127.0.0.8").await, pl, b"x").await).to_string();
+    let c = client("127.0.0.8").await;
+    let first = name(&ask(&c, pl, b"x").await).to_string();
+    open.push(c);
     for _ in 0..4 {
-        assert_eq!(
-            name(&ask(&client("127.0.0.8").await, pl, b"x").await),
-            first
-        );
+        let c = client("127.0.0.8").await;
+        assert_eq!(name(&ask(&c, pl, b"x").await), first);
+        open.push(c);
     }
     dp.shutdown().await;
 }

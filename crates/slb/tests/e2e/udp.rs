@@ -141,11 +141,14 @@ async fn udp_listener_serves_sessions_and_checks_health() {
     assert!(abnormal.is_some(), "the silent backend is marked abnormal");
     // ... so every client session lands on a or b, and keeps its backend.
     let mut seen = std::collections::BTreeMap::new();
+    let mut open = Vec::new();
     for _ in 0..8 {
         let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let first = ask(&c, listener).await.expect("a reply");
         assert_eq!(ask(&c, listener).await.as_deref(), Some(first.as_str()));
         *seen.entry(first).or_insert(0) += 1;
+        // Kept open, so no later client reuses its port (and its session).
+        open.push(c);
     }
     assert_eq!(seen.keys().cloned().collect::<Vec<_>>(), ["a", "b"]);
     let m = d.metrics().await;
