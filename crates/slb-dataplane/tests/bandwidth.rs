@@ -219,3 +219,54 @@ async fn http_listener_keeps_to_its_bandwidth() {
     within_10_percent(all.len(), start.elapsed());
     dp.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_request_bodies_keep_to_the_bandwidth() {
+    // A backend that reads the whole 3,000,000-byte upload, then answers.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let baddr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65_536];
+                let mut total = 0usize;
+                while total < 3_000_000 {
+                    match s.read(&mut buf).await {
+                        Ok(n) if n > 0 => total += n,
+                        _ => return,
+                    }
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    let dp = DataPlane::new();
+    let mut spec = http_kit::http_spec(
+        1,
+        vec![BackendSpec {
+            server_id: "b".into(),
+            addr: baddr,
+            weight: 100,
+        }],
+    );
+    spec.bandwidth_mbps = Some(MBPS);
+    let listener = http_kit::start(&dp, spec).await;
+    let mut s = TcpStream::connect(listener).await.unwrap();
+    let start = Instant::now();
+    s.write_all(
+        b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 3000000\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    s.write_all(&vec![b'x'; 3_000_000]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+    within_10_percent(3_000_000, start.elapsed());
+    dp.shutdown().await;
+}

@@ -4,6 +4,7 @@
 //! served.
 
 mod common;
+mod http_kit;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -158,5 +159,65 @@ async fn tcp_upload_bytes_count_in_the_inbound_bit_rate() {
     assert!(dp.ddos_report("lb-test").unwrap().last.bps >= 8_000_000);
     drop(w);
     reader.abort();
+    dp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_request_bodies_count_in_the_inbound_bit_rate() {
+    // A backend that reads the whole upload, then answers.
+    let bl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let baddr = bl.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = bl.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65_536];
+                let mut total = 0usize;
+                while total < 4_000_000 {
+                    match tokio::io::AsyncReadExt::read(&mut c, &mut buf).await {
+                        Ok(n) if n > 0 => total += n,
+                        _ => return,
+                    }
+                }
+                let _ = tokio::io::AsyncWriteExt::write_all(
+                    &mut c,
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                )
+                .await;
+            });
+        }
+    });
+    let dp = DataPlane::new();
+    let mut spec = http_kit::http_spec(
+        1,
+        vec![slb_dataplane::BackendSpec {
+            server_id: "h".into(),
+            addr: baddr,
+            weight: 1,
+        }],
+    );
+    spec.ddos = Some(DdosConfig {
+        scrub_bps: 8_000_000,
+        ..DdosConfig::default()
+    });
+    let key_lb = spec.key.load_balancer_id.clone();
+    let l = http_kit::start(&dp, spec).await;
+    let mut s = tokio::net::TcpStream::connect(l).await.unwrap();
+    let body = vec![b'x'; 4_000_000];
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut s, head.as_bytes())
+        .await
+        .unwrap();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncWriteExt::write_all(&mut s, &body),
+    )
+    .await;
+    common::wait_until(Duration::from_secs(4), "scrubbing on HTTP bytes", || {
+        dp.ddos_report(&key_lb).unwrap().last.bps >= 8_000_000
+    })
+    .await;
     dp.shutdown().await;
 }

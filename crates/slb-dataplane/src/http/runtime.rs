@@ -294,7 +294,8 @@ async fn accept_loop(listener: AsyncFd<Socket>, shared: Arc<HttpShared>) {
                         continue;
                     };
                     let stream = super::h1::ClientStream::new(socket.into())
-                        .paced(shared.shaper.load_full());
+                        .paced(shared.shaper.load_full())
+                        .metered(shared.ddos.load_full());
                     tokio::spawn(serve_connection(stream, peer, bound, shared.clone()));
                 }
                 Ok(Err(e)) => break Some(e),

@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
+use crate::ddos::InstanceDdos;
 use crate::shaper::{Direction, Shaper};
 
 /// Most bytes a read on the unregistered socket fills (the buffer's spare capacity must be
@@ -30,6 +31,8 @@ pub(crate) struct ClientStream {
     state: State,
     /// The listener's bandwidth limit, if any.
     pace: Option<Box<Pacer>>,
+    /// The instance's anti-DDoS meter: bytes read count in its inbound bit rate.
+    ddos: Option<Arc<InstanceDdos>>,
 }
 
 /// Bandwidth pacing of one client connection: after bytes move one way, the next
@@ -74,7 +77,14 @@ impl ClientStream {
         Self {
             state: State::Raw(stream),
             pace: None,
+            ddos: None,
         }
+    }
+
+    /// Meters the bytes read from this client in the instance's anti-DDoS bit rate.
+    pub(crate) fn metered(mut self, ddos: Option<Arc<InstanceDdos>>) -> Self {
+        self.ddos = ddos;
+        self
     }
 
     /// Paces this connection by the listener's bandwidth limit (`None`: unlimited).
@@ -145,9 +155,14 @@ impl AsyncRead for ClientStream {
         }
         let before = buf.filled().len();
         let r = this.read_now(cx, buf);
-        if let (Poll::Ready(Ok(())), Some(p)) = (&r, &mut this.pace) {
+        if let Poll::Ready(Ok(())) = &r {
             let n = buf.filled().len() - before;
-            charge(&p.shaper, &mut p.read_wait, Direction::Up, n);
+            if let Some(p) = &mut this.pace {
+                charge(&p.shaper, &mut p.read_wait, Direction::Up, n);
+            }
+            if let Some(d) = &this.ddos {
+                d.bytes(n);
+            }
         }
         r
     }

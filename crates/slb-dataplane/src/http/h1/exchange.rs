@@ -461,13 +461,12 @@ impl Transfer<'_> {
             return self.run_halves(&mut tokio::io::empty(), client, up).await;
         }
         match client {
-            Client::Plain(plain) => match plain.registered() {
-                Ok(tcp) => {
-                    let (mut crd, mut cwr) = tcp.split();
-                    self.run_halves(&mut crd, &mut cwr, up).await
-                }
-                Err(_) => Outcome::ClientGone,
-            },
+            Client::Plain(plain) => {
+                // Halves of the ClientStream itself (not of its socket), so that bandwidth
+                // pacing and anti-DDoS metering see the body and the response.
+                let (mut crd, mut cwr) = tokio::io::split(plain);
+                self.run_halves(&mut crd, &mut cwr, up).await
+            }
             Client::Tls(tls) => {
                 let (mut crd, mut cwr) = tokio::io::split(tls.as_mut());
                 self.run_halves(&mut crd, &mut cwr, up).await
