@@ -7,7 +7,7 @@ use tokio::net::TcpStream;
 
 use crate::backend::ActiveGuard;
 use crate::listener::ListenerShared;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Backend, Snapshot};
 
 /// Maximum backends tried for one client connection (each at most once). A refused or
 /// timed-out connect counts as a connect failure and moves on to another backend.
@@ -20,40 +20,91 @@ pub(crate) struct Connected {
     pub guard: ActiveGuard,
 }
 
+/// The backends to try for one client, in order: its persisted backend first (when
+/// persistence is on and that backend is still eligible), then the scheduler's picks, each
+/// at most once and at most [`MAX_CONNECT_ATTEMPTS`] in all. Shared by TCP connections
+/// and UDP sessions.
+pub(crate) struct Attempts<'a> {
+    snap: &'a Snapshot,
+    shared: &'a ListenerShared,
+    client: SocketAddr,
+    local: SocketAddr,
+    persisted: Option<String>,
+    tried: Vec<usize>,
+}
+
+impl<'a> Attempts<'a> {
+    pub(crate) fn new(
+        snap: &'a Snapshot,
+        shared: &'a ListenerShared,
+        client: SocketAddr,
+        local: SocketAddr,
+    ) -> Self {
+        let persisted = if snap.persistence_timeout.is_zero() {
+            None
+        } else {
+            shared.persistence.lookup(client.ip())
+        };
+        Self {
+            snap,
+            shared,
+            client,
+            local,
+            persisted,
+            tried: Vec::with_capacity(MAX_CONNECT_ATTEMPTS),
+        }
+    }
+
+    /// The next backend to try, or `None` when the attempts or eligible backends ran out.
+    pub(crate) fn next(&mut self) -> Option<&'a Backend> {
+        if self.tried.len() >= MAX_CONNECT_ATTEMPTS {
+            return None;
+        }
+        let hint = if self.tried.is_empty() {
+            self.persisted.as_deref()
+        } else {
+            None
+        };
+        let i = self
+            .snap
+            .choose(self.client, self.local, &self.tried, hint)?;
+        self.tried.push(i);
+        Some(&self.snap.backends[i])
+    }
+
+    /// `backend` took the client: remembered for persistence when it is on.
+    pub(crate) fn succeeded(&self, backend: &Backend) {
+        if !self.snap.persistence_timeout.is_zero() {
+            self.shared
+                .persistence
+                .record(self.client.ip(), &backend.key);
+        }
+    }
+
+    /// `backend` could not be reached: counted.
+    pub(crate) fn failed(&self) {
+        self.shared
+            .metrics
+            .connect_failures
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Picks and connects a backend for a client, or `None` when none could be reached.
-///
-/// Persistence is consulted first (first attempt only) when enabled; the chosen backend is
-/// remembered after a successful connect.
 pub(crate) async fn connect_backend(
     snap: &Snapshot,
     shared: &ListenerShared,
     client: SocketAddr,
     local: SocketAddr,
 ) -> Option<Connected> {
-    let persistent = !snap.persistence_timeout.is_zero();
-    let persisted = if persistent {
-        shared.persistence.lookup(client.ip())
-    } else {
-        None
-    };
-    let mut tried: Vec<usize> = Vec::with_capacity(MAX_CONNECT_ATTEMPTS);
-    while tried.len() < MAX_CONNECT_ATTEMPTS {
-        let hint = if tried.is_empty() {
-            persisted.as_deref()
-        } else {
-            None
-        };
-        let i = snap.choose(client, local, &tried, hint)?;
-        tried.push(i);
-        let backend = &snap.backends[i];
+    let mut attempts = Attempts::new(snap, shared, client, local);
+    while let Some(backend) = attempts.next() {
         // Counted from the attempt on, so wlc sees connections being established.
         let guard = backend.state.track();
         match tokio::time::timeout(snap.connect_timeout, TcpStream::connect(backend.addr)).await {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
-                if persistent {
-                    shared.persistence.record(client.ip(), &backend.key);
-                }
+                attempts.succeeded(backend);
                 return Some(Connected {
                     stream,
                     addr: backend.addr,
@@ -67,10 +118,7 @@ pub(crate) async fn connect_backend(
                 tracing::debug!(listener = %shared.key, backend = %backend.addr, "backend connect timed out");
             }
         }
-        shared
-            .metrics
-            .connect_failures
-            .fetch_add(1, Ordering::Relaxed);
+        attempts.failed();
     }
     None
 }

@@ -17,6 +17,7 @@ use crate::listener::ListenerShared;
 use crate::shaper::Direction;
 use crate::snapshot::Snapshot;
 use crate::spec::DEFAULT_UDP_SESSION_TIMEOUT;
+use crate::tcp::connect::Attempts;
 
 /// Largest UDP payload (IPv4: 65,535 − 8 − 20).
 pub const MAX_DATAGRAM: usize = 65_507;
@@ -26,9 +27,6 @@ const HEADROOM: usize = proxy_protocol::MAX_ENCODED_LEN;
 
 /// Longest the receive loop waits for a backend socket to take a datagram.
 const SEND_WAIT: Duration = Duration::from_millis(10);
-
-/// Backends tried for a new session, as for a TCP connection.
-const MAX_ATTEMPTS: usize = 3;
 
 thread_local! {
     /// Reply buffer shared by the session tasks of a thread: filled and sent without an
@@ -172,36 +170,17 @@ fn open_session(
     client: SocketAddr,
     local: SocketAddr,
 ) -> Option<(UdpSocket, ActiveGuard)> {
-    let persistent = !snap.persistence_timeout.is_zero();
-    let persisted = if persistent {
-        shared.persistence.lookup(client.ip())
-    } else {
-        None
-    };
-    let mut tried: Vec<usize> = Vec::with_capacity(MAX_ATTEMPTS);
-    while tried.len() < MAX_ATTEMPTS {
-        let hint = if tried.is_empty() {
-            persisted.as_deref()
-        } else {
-            None
-        };
-        let i = snap.choose(client, local, &tried, hint)?;
-        tried.push(i);
-        let backend = &snap.backends[i];
+    let mut attempts = Attempts::new(snap, shared, client, local);
+    while let Some(backend) = attempts.next() {
         let guard = backend.state.track();
         match connected_socket(backend.addr) {
             Ok(sock) => {
-                if persistent {
-                    shared.persistence.record(client.ip(), &backend.key);
-                }
+                attempts.succeeded(backend);
                 return Some((sock, guard));
             }
             Err(e) => {
                 tracing::debug!(listener = %shared.key, backend = %backend.addr, error = %e, "UDP backend socket failed");
-                shared
-                    .metrics
-                    .connect_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                attempts.failed();
             }
         }
     }
