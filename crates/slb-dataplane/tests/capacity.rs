@@ -162,3 +162,26 @@ async fn udp_sessions_count_as_connections() {
     assert_eq!(refused(&dp, "max_connections"), 1);
     dp.shutdown().await;
 }
+
+#[tokio::test]
+async fn http2_requests_count_against_the_query_rate() {
+    let b = http_kit::HttpBackend::start("h").await;
+    let dp = DataPlane::new();
+    let mut spec = http_kit::http_spec(1, vec![b.spec()]);
+    spec.caps = caps(0, 0, 2);
+    let l = http_kit::start(&dp, spec).await;
+    let tcp = TcpStream::connect(l).await.unwrap();
+    let (mut send, _conn) = http_kit::h2_client(tcp).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            http_kit::h2_get(&mut send, "http://a/")
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [200, 200, 503, 503]);
+    assert_eq!(refused(&dp, "qps"), 2);
+    dp.shutdown().await;
+}

@@ -123,6 +123,12 @@ async fn proxy(
     if path_and_query.len() > MAX_URI_LEN {
         return (closing(error_response(StatusCode::URI_TOO_LONG)), None);
     }
+    // The instance's query rate, as for HTTP/1.1 requests.
+    if let Some(limiter) = shared.limiter.load().as_ref() {
+        if limiter.admit_query().is_err() {
+            return (error_response(StatusCode::SERVICE_UNAVAILABLE), None);
+        }
+    }
     if let Some(port) = spec.redirect_https_port {
         let h = host_without_port(host);
         let location = if port == 443 {
