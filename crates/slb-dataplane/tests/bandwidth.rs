@@ -223,25 +223,7 @@ async fn http_listener_keeps_to_its_bandwidth() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_request_bodies_keep_to_the_bandwidth() {
     // A backend that reads the whole 3,000,000-byte upload, then answers.
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let baddr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65_536];
-                let mut total = 0usize;
-                while total < 3_000_000 {
-                    match s.read(&mut buf).await {
-                        Ok(n) if n > 0 => total += n,
-                        _ => return,
-                    }
-                }
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                    .await;
-            });
-        }
-    });
+    let baddr = http_kit::upload_sink(3_000_000).await;
     let dp = DataPlane::new();
     let mut spec = http_kit::http_spec(
         1,

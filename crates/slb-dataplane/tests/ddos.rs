@@ -165,27 +165,7 @@ async fn tcp_upload_bytes_count_in_the_inbound_bit_rate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_request_bodies_count_in_the_inbound_bit_rate() {
     // A backend that reads the whole upload, then answers.
-    let bl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let baddr = bl.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut c, _)) = bl.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65_536];
-                let mut total = 0usize;
-                while total < 4_000_000 {
-                    match tokio::io::AsyncReadExt::read(&mut c, &mut buf).await {
-                        Ok(n) if n > 0 => total += n,
-                        _ => return,
-                    }
-                }
-                let _ = tokio::io::AsyncWriteExt::write_all(
-                    &mut c,
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-                )
-                .await;
-            });
-        }
-    });
+    let baddr = http_kit::upload_sink(4_000_000).await;
     let dp = DataPlane::new();
     let mut spec = http_kit::http_spec(
         1,

@@ -295,19 +295,16 @@ impl KeyServerClient {
 }
 
 /// False once the key server has closed the connection (or it failed): a non-blocking
-/// peek sees end of stream. Data waiting (which the protocol never sends unasked) counts
-/// as alive; the next exchange will tell.
+/// peek (one `recv(MSG_PEEK | MSG_DONTWAIT)`) sees end of stream. Data waiting (which the
+/// protocol never sends unasked) counts as alive; the next exchange will tell.
 fn alive(conn: &Conn) -> bool {
-    if conn.sock.set_nonblocking(true).is_err() {
-        return false;
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+    match socket2::SockRef::from(&conn.sock)
+        .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+    {
+        Ok(n) => n > 0,
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
     }
-    let r = conn.sock.peek(&mut [0u8; 1]);
-    let restored = conn.sock.set_nonblocking(false).is_ok();
-    restored
-        && match r {
-            Ok(n) => n > 0,
-            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
-        }
 }
 
 fn exchange(conn: &mut Conn, frame: &[u8]) -> std::io::Result<Response> {

@@ -27,6 +27,24 @@ pub struct DemoArgs {
     pub data_dir: Option<PathBuf>,
 }
 
+/// `slb serve`'s options as its command line would give them, every default from one
+/// place: the demo's data directory and API address, the loopback pool and both zones.
+fn serve_args(data_dir: &std::path::Path, api_addr: SocketAddr) -> Result<ServeArgs> {
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+    let argv: [std::ffi::OsString; 5] = [
+        "serve".into(),
+        "--data-dir".into(),
+        data_dir.into(),
+        "--api-addr".into(),
+        api_addr.to_string().into(),
+    ];
+    Ok(<Serve as clap::Parser>::try_parse_from(argv)?.args)
+}
+
 pub async fn run(args: DemoArgs) -> Result<()> {
     let temp = tempfile::tempdir()?;
     let data_dir = args
@@ -38,34 +56,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     for (i, zone) in zones.iter().enumerate() {
         backends.push(spawn_backend(i + 1, zone).await?);
     }
-    let node = Node::start(ServeArgs {
-        data_dir: data_dir.clone(),
-        api_addr: args.api_addr,
-        region: "local".into(),
-        zones: zones.iter().map(|z| z.to_string()).collect(),
-        address_pool: "127.1.0.0/16".parse()?,
-        access_log: None,
-        keyserver: None,
-        keyserver_tls_dir: None,
-        keyserver_listen: None,
-        default_max_connections: 0,
-        default_cps: 0,
-        default_qps: 0,
-        api_rate_limit: 100,
-        api_tls_cert: None,
-        ddos_protection: false,
-        ddos_scrub_mbps: 1_000,
-        ddos_scrub_pps: 200_000,
-        ddos_scrub_cps: 20_000,
-        ddos_blackhole_mbps: 10_000,
-        ddos_blackhole_pps: 2_000_000,
-        ddos_blackhole_seconds: 300,
-        ddos_source_cps: 200,
-        ddos_source_pps: 20_000,
-        ddos_source_mbps: 100,
-        api_tls_key: None,
-    })
-    .await?;
+    let node = Node::start(serve_args(&data_dir, args.api_addr)?).await?;
     let client = Client::new(
         &format!("http://{}", node.api_addr),
         &node.credentials.access_key_id,

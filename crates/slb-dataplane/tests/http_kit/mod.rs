@@ -318,3 +318,30 @@ pub async fn h2_get(
         .unwrap()
         .unwrap()
 }
+
+/// An HTTP backend that reads at least `bytes` of each connection (head and upload
+/// body), then answers `200` with an empty body: uploads reach it whole before it replies.
+pub async fn upload_sink(bytes: usize) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65_536];
+                let mut total = 0usize;
+                while total < bytes {
+                    match tokio::io::AsyncReadExt::read(&mut s, &mut buf).await {
+                        Ok(n) if n > 0 => total += n,
+                        _ => return,
+                    }
+                }
+                let _ = tokio::io::AsyncWriteExt::write_all(
+                    &mut s,
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                )
+                .await;
+            });
+        }
+    });
+    addr
+}
