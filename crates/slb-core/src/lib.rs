@@ -11,6 +11,7 @@
 //! - [`health`]: rise/fall threshold state machine for health-check results.
 //! - [`persistence`]: source-IP session persistence table with expiry.
 //! - [`proxy_protocol`]: PROXY protocol v2 headers (encode and decode).
+//! - [`rules`]: HTTP forwarding-rule matching (domain + URL, first match wins).
 //! - [`token_bucket`]: byte-rate pacing for listener bandwidth limits.
 //! - [`http_codes`]: parsing of Alibaba `HealthCheckHttpCode` into a status-class set.
 
@@ -20,6 +21,7 @@ pub mod health;
 pub mod http_codes;
 pub mod persistence;
 pub mod proxy_protocol;
+pub mod rules;
 pub mod sched;
 pub mod token_bucket;
 
@@ -27,6 +29,7 @@ pub use acl::AclMatcher;
 pub use health::{HealthStatus, HealthTracker};
 pub use http_codes::{HttpCodes, ParseHttpCodesError};
 pub use persistence::PersistenceTable;
+pub use rules::RuleTable;
 pub use sched::{
     build, BackendWeight, PickContext, Scheduler, SchedulerKind, UnknownSchedulerError,
 };

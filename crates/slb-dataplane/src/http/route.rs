@@ -4,6 +4,7 @@
 //! [`Snapshot`], so eligibility, health and scheduling are exactly the TCP ones. A backend
 //! address has one [`BackendState`] across all groups of the listener. Each request loads
 //! the snapshot, so a keep-alive connection sees a rule or backend change on its next request.
+//! Which rule a request takes is decided by the sans-IO [`RuleTable`] of `slb-core`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,42 +12,18 @@ use std::sync::Arc;
 
 use crate::backend::BackendState;
 use crate::snapshot::Snapshot;
-use slb_core::SchedulerKind;
+use slb_core::{RuleTable, SchedulerKind};
 
 use crate::spec::{BackendSpec, HealthCheckSpec, HttpListenerSpec, ListenerSpec, StickySpec};
 
-/// One compiled rule: matchers and the index of its group in [`HttpSnapshot::groups`].
+/// Re-exported so the HTTP/1 and hyper paths strip ports exactly as routing does.
+pub(crate) use slb_core::rules::host_without_port;
+
+/// One rule's target: its id and the index of its group in [`HttpSnapshot::groups`]. Its
+/// matchers live at the same index in [`HttpSnapshot::matcher`].
 pub(crate) struct Rule {
     pub rule_id: String,
-    domain: Option<DomainMatch>,
-    url: Option<String>,
     pub group: usize,
-}
-
-enum DomainMatch {
-    /// Lowercase host.
-    Exact(String),
-    /// Lowercase suffix including the leading dot: `*.example.com` → `.example.com`.
-    Wildcard(String),
-}
-
-impl DomainMatch {
-    fn new(d: &str) -> Self {
-        let d = d.trim().to_ascii_lowercase();
-        match d.strip_prefix('*') {
-            Some(suffix) if suffix.starts_with('.') => Self::Wildcard(suffix.to_owned()),
-            _ => Self::Exact(d),
-        }
-    }
-
-    /// `host` is lowercase without port.
-    fn matches(&self, host: &str) -> bool {
-        match self {
-            Self::Exact(d) => host == d,
-            // One or more labels before the suffix.
-            Self::Wildcard(s) => host.len() > s.len() && host.ends_with(s.as_str()),
-        }
-    }
 }
 
 /// Immutable view of an HTTP listener's configuration.
@@ -57,7 +34,9 @@ pub(crate) struct HttpSnapshot {
     pub group_sticky: Vec<Option<StickySpec>>,
     /// Health check of each group, likewise.
     pub group_health: Vec<Option<HealthCheckSpec>>,
+    /// Rule `i` of [`HttpSnapshot::rules`] matches when `matcher.find` returns `i`.
     pub rules: Vec<Rule>,
+    matcher: RuleTable,
     pub spec: HttpListenerSpec,
 }
 
@@ -120,20 +99,20 @@ impl HttpSnapshot {
             group_health.push(health.clone());
             rules.push(Rule {
                 rule_id: r.rule_id.clone(),
-                domain: r
-                    .domain
-                    .as_deref()
-                    .filter(|d| !d.is_empty())
-                    .map(DomainMatch::new),
-                url: r.url.clone().filter(|u| !u.is_empty()),
                 group: groups.len() - 1,
             });
         }
+        let matcher = RuleTable::new(
+            spec.rules
+                .iter()
+                .map(|r| (r.domain.as_deref(), r.url.as_deref())),
+        );
         Self {
             groups,
             group_sticky,
             group_health,
             rules,
+            matcher,
             spec: spec.clone(),
         }
     }
@@ -141,15 +120,10 @@ impl HttpSnapshot {
     /// The group for a request: the first rule whose domain matches `host` (any case, port
     /// ignored) and whose url is a prefix of `path`; otherwise the default group (0).
     pub(crate) fn route(&self, host: &str, path: &str) -> (usize, Option<&str>) {
-        let host = host_without_port(host).to_ascii_lowercase();
-        for r in &self.rules {
-            let domain_ok = r.domain.as_ref().is_none_or(|d| d.matches(&host));
-            let url_ok = r.url.as_deref().is_none_or(|u| path.starts_with(u));
-            if domain_ok && url_ok {
-                return (r.group, Some(&r.rule_id));
-            }
+        match self.matcher.find(host, path).map(|i| &self.rules[i]) {
+            Some(r) => (r.group, Some(&r.rule_id)),
+            None => (0, None),
         }
-        (0, None)
     }
 
     /// The state of an address judged by `health` anywhere in the listener.
@@ -198,20 +172,6 @@ impl HttpSnapshot {
             .zip(&self.group_health)
             .filter(|(_, h)| h.is_none())
             .flat_map(|(g, _)| g.backends.iter().map(|b| &b.state))
-    }
-}
-
-/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
-pub(crate) fn host_without_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return match host.find(']') {
-            Some(i) => &host[..=i],
-            None => host,
-        };
-    }
-    match host.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
     }
 }
 
@@ -286,12 +246,5 @@ mod tests {
             &s.groups[2].backends[0].state
         ));
         assert_eq!(s.unique_backends().len(), 2);
-    }
-
-    #[test]
-    fn strips_ports() {
-        assert_eq!(host_without_port("a.com:8080"), "a.com");
-        assert_eq!(host_without_port("[::1]:80"), "[::1]");
-        assert_eq!(host_without_port("a.com"), "a.com");
     }
 }
