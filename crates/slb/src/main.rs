@@ -6,6 +6,7 @@ mod call;
 mod credentials;
 mod ddos_source;
 mod demo;
+mod fd_limit;
 mod health_source;
 mod keyserver;
 mod metrics;

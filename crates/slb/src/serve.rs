@@ -369,6 +369,9 @@ fn access_log(args: &ServeArgs) -> Result<Option<(Arc<dyn slb_dataplane::AccessL
 
 /// `slb serve`: runs until SIGINT or SIGTERM.
 pub async fn run(args: ServeArgs) -> Result<()> {
+    if let Some(limit) = crate::fd_limit::raise_to_hard_limit() {
+        tracing::info!(open_files = limit, "open-file limit");
+    }
     let node = Node::start(args).await?;
     wait_for_signal().await?;
     tracing::info!("shutting down");

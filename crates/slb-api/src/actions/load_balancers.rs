@@ -158,7 +158,9 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
         .collect();
     let page_number = int_in(p, "PageNumber", 1..=u32::MAX)?;
     let page_size = int_in(p, "PageSize", 1..=100u32)?;
-    let matches: Vec<Value> = state
+    // Filter first and render only the page asked for: rendering every instance made a
+    // 10-instance page of 1,000 cost as much as the whole list.
+    let matches: Vec<_> = state
         .load_balancers
         .values()
         .filter(|lb| ids.as_ref().is_none_or(|ids| ids.contains(&lb.id.as_str())))
@@ -167,6 +169,9 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
             server_id.is_none_or(|sid| lb.backend_servers.iter().any(|b| b.server_id == sid))
         })
         .filter(|lb| {
+            if filters.is_empty() {
+                return true;
+            }
             let address = lb.address.to_string();
             let fields = [
                 lb.name.as_str(),
@@ -183,7 +188,6 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
             ];
             filters.iter().all(|(i, v)| fields[*i] == *v)
         })
-        .map(render::load_balancer_summary)
         .collect();
     let total = matches.len();
     let (number, size) = match (page_number, page_size) {
@@ -195,6 +199,7 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
         .into_iter()
         .skip(start)
         .take(size as usize)
+        .map(render::load_balancer_summary)
         .collect();
     Ok(json!({
         "LoadBalancers": { "LoadBalancer": page },

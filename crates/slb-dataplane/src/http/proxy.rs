@@ -51,7 +51,9 @@ pub(crate) async fn handle(
     let shared = ctx.shared.clone();
     let snap = shared.snapshot.load_full();
     let host = request_host(&req);
-    let mut entry = AccessLogEntry {
+    // Built only when the listener logs: formatting the time and copying the head's
+    // fields costs more than the rest of a small request's bookkeeping.
+    let mut entry = shared.access_log.is_some().then(|| AccessLogEntry {
         time: rfc3339_now(),
         client_ip: ctx.peer.ip().to_canonical().to_string(),
         client_port: ctx.peer.port(),
@@ -73,16 +75,18 @@ pub(crate) async fn handle(
         slb_vport: shared.key.port,
         ssl_protocol: ctx.ssl.0.clone(),
         ssl_cipher: ctx.ssl.1.clone(),
-    };
+    });
     let (resp, guard) = proxy(&ctx, &snap, req, &host, &mut entry).await;
     shared.http.count_status(resp.status());
-    entry.status = resp.status().as_u16();
+    if let Some(e) = entry.as_mut() {
+        e.status = resp.status().as_u16();
+    }
     let (parts, body) = resp.into_parts();
     let body = TailBody {
         inner: body,
         shared,
         guard,
-        entry: Some(entry),
+        entry,
         start,
         sent: 0,
     };
@@ -111,7 +115,7 @@ async fn proxy(
     snap: &HttpSnapshot,
     mut req: Request<Incoming>,
     host: &str,
-    entry: &mut AccessLogEntry,
+    entry: &mut Option<AccessLogEntry>,
 ) -> (Response<ProxyBody>, Option<crate::backend::ActiveGuard>) {
     let spec = &snap.spec;
     let shared = &ctx.shared;
@@ -193,7 +197,6 @@ async fn proxy(
     let deadline = tokio::time::Instant::now() + request_timeout;
     let mut tried: Vec<usize> = Vec::new();
     let mut last_status = StatusCode::SERVICE_UNAVAILABLE;
-    let mut upstream_addrs: Vec<String> = Vec::new();
     for attempt in 0..MAX_HTTP_ATTEMPTS {
         let persisted_key = if attempt == 0 {
             persisted.as_deref()
@@ -205,8 +208,12 @@ async fn proxy(
         };
         tried.push(idx);
         let backend = &group.backends[idx];
-        upstream_addrs.push(backend.key.clone());
-        entry.upstream_addr = upstream_addrs.join(", ");
+        if let Some(e) = entry.as_mut() {
+            if !e.upstream_addr.is_empty() {
+                e.upstream_addr.push_str(", ");
+            }
+            e.upstream_addr.push_str(&backend.key);
+        }
         let guard = backend.state.track();
         let uri: Uri = match format!("http://{}{}", backend.addr, path_and_query).parse() {
             Ok(u) => u,
@@ -240,8 +247,10 @@ async fn proxy(
             }
             Ok(Ok(resp)) => resp,
         };
-        entry.upstream_status = resp.status().as_u16().to_string();
-        entry.upstream_response_time = sent_at.elapsed().as_secs_f64();
+        if let Some(e) = entry.as_mut() {
+            e.upstream_status = resp.status().as_u16().to_string();
+            e.upstream_response_time = sent_at.elapsed().as_secs_f64();
+        }
 
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client_up) = client_upgrade {

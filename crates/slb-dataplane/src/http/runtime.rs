@@ -377,8 +377,22 @@ async fn serve_connection(
     };
     let Some(term) = shared.tls.load_full() else {
         let client = super::h1::Client::Plain(stream);
-        return super::h1::serve(client, peer, local, shared.clone(), idle).await;
+        // Each path's future is boxed, so that this task's own state is small: a task is
+        // as large as the largest state of its future, whichever path a connection takes.
+        return Box::pin(super::h1::serve(client, peer, local, shared.clone(), idle)).await;
     };
+    Box::pin(serve_tls(term, stream, peer, local, shared.clone(), idle)).await;
+}
+
+/// The HTTPS part of [`serve_connection`]: handshake, then HTTP/1.1 or HTTP/2 by ALPN.
+async fn serve_tls(
+    term: Arc<super::tls_accept::TlsTermination>,
+    stream: super::h1::ClientStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    shared: Arc<HttpShared>,
+    idle: std::time::Duration,
+) {
     // A TLS connection writes several small records in a row (handshake flight, session
     // tickets, then the response): with Nagle on, each waits for the previous one's ACK.
     let _ = stream.set_nodelay(true);
@@ -412,7 +426,7 @@ async fn serve_connection(
     if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
         let _ = tls.get_ref().0.set_nodelay(true);
         let ssl = super::h1::ssl_info(tls.get_ref().1);
-        return super::h1::serve_h2(
+        return Box::pin(super::h1::serve_h2(
             tls,
             bytes::Bytes::new(),
             shared.clone(),
@@ -420,9 +434,9 @@ async fn serve_connection(
             local,
             idle,
             ssl,
-        )
+        ))
         .await;
     }
     let client = super::h1::Client::Tls(Box::new(tls));
-    super::h1::serve(client, peer, local, shared.clone(), idle).await;
+    Box::pin(super::h1::serve(client, peer, local, shared.clone(), idle)).await;
 }

@@ -289,6 +289,16 @@ impl Client {
         }
     }
 
+    /// Waits until the client has sent something, without a buffer to read it into: an idle
+    /// keep-alive connection then holds no read buffer. TLS returns at once (rustls may
+    /// hold decrypted bytes already, and keeps its own buffers anyway).
+    pub(crate) async fn readable(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => s.registered()?.readable().await,
+            Self::Tls(_) => Ok(()),
+        }
+    }
+
     /// Whether the transport is TLS (for `X-Forwarded-Proto`).
     pub(crate) fn is_tls(&self) -> bool {
         matches!(self, Self::Tls(_))

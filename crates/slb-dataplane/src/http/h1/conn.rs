@@ -62,17 +62,20 @@ pub(crate) async fn serve(
                 let prefix = c.buf.split().freeze();
                 let _ = stream.set_nodelay(true);
                 let ssl = stream.ssl_info();
-                return super::h2c::serve(stream, prefix, c.shared, peer, local, idle, ssl).await;
+                let h2 = super::h2c::serve(stream, prefix, c.shared, peer, local, idle, ssl);
+                return Box::pin(h2).await;
             }
             HeadRead::Refused(e) => {
                 tracing::debug!(listener = %c.shared.key, %peer, error = ?e, "request refused");
-                return refuse(stream, &c, e.status()).await;
+                return Box::pin(refuse(stream, &c, e.status())).await;
             }
-            HeadRead::TimedOut { partial: true } => return refuse(stream, &c, 408).await,
+            HeadRead::TimedOut { partial: true } => return Box::pin(refuse(stream, &c, 408)).await,
             HeadRead::TimedOut { partial: false } | HeadRead::Closed => return,
         };
         let first_request = std::mem::replace(&mut first, false);
-        if exchange(&mut c, &mut stream, head).await == Next::Close {
+        // Boxed: the exchange's state is large and exists only during a request, so an
+        // idle connection's task stays small.
+        if Box::pin(exchange(&mut c, &mut stream, head)).await == Next::Close {
             if stream.is_tls() {
                 // TLS ends with close_notify (RFC 8446 §6.1), so the client can tell a
                 // complete response from a truncated one.
@@ -85,6 +88,7 @@ pub(crate) async fn serve(
             // requests needs Nagle off; a one-request connection saves the syscall.
             let _ = stream.set_nodelay(true);
         }
+        c.release_idle();
     }
 }
 
@@ -106,6 +110,14 @@ async fn read_head(
                     Ok(None) => {}
                     Err(e) => return HeadRead::Refused(e),
                 }
+            }
+        }
+        if buf.capacity() == 0 {
+            // Released while idle (`Conn::release_idle`): take a buffer once bytes arrive.
+            match tokio::time::timeout_at(deadline, stream.readable()).await {
+                Err(_) => return HeadRead::TimedOut { partial: false },
+                Ok(Err(_)) => return HeadRead::Closed,
+                Ok(Ok(())) => {}
             }
         }
         if buf.capacity() - buf.len() < 1024 {

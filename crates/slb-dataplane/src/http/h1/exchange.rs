@@ -51,10 +51,24 @@ impl Conn {
             local,
             buf: BytesMut::with_capacity(8 * 1024),
             rbuf: BytesMut::new(),
-            up_head: Vec::with_capacity(1024),
-            resp_head: Vec::with_capacity(1024),
+            up_head: Vec::new(),
+            resp_head: Vec::new(),
             ssl: Default::default(),
         }
+    }
+}
+
+impl Conn {
+    /// Gives the scratch buffers back while the connection waits for its next request, so
+    /// that an idle keep-alive connection costs its socket and task, not some 26 KiB of
+    /// buffers (10,000 idle clients would otherwise hold a quarter of a GiB).
+    pub(crate) fn release_idle(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+        self.rbuf = BytesMut::new();
+        self.up_head = Vec::new();
+        self.resp_head = Vec::new();
     }
 }
 

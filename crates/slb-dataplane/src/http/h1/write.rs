@@ -18,6 +18,7 @@ pub(crate) fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 /// framing headers pass through unchanged, since the body is relayed as framed.
 pub(crate) fn request_head(out: &mut Vec<u8>, head: &RequestHead, origin: &Origin<'_>, host: &str) {
     out.clear();
+    out.reserve(1024);
     out.extend_from_slice(head.method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(head.path_and_query().as_bytes());
@@ -53,6 +54,7 @@ pub(crate) fn response_head_start(
     reframe: bool,
 ) {
     out.clear();
+    out.reserve(1024);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(&itoa3(resp.status));
     out.push(b' ');
