@@ -7,6 +7,7 @@
 #   PROXIES='openslb nginx' ...      # a subset of proxies (direct always runs)
 #   bench/perf.sh table DIR...       # print the table again for earlier runs (medians over all of them)
 #   bench/perf.sh up                 # start the whole fleet pinned and keep it up (UP_SECS, 1800) for profiling
+#   SLB_BIN=/path/to/slb BUILD=0 ... # measure a given binary
 #
 # Rows (each for direct, nginx, HAProxy and OpenSLB, all proxies pinned alike):
 #   mem      RSS at rest (fresh process) and per idle keep-alive client connection (IDLE_CONNS open)
@@ -183,7 +184,7 @@ if [[ $BUILD == 1 ]]; then
     log "cargo build --release -p slb -p slb-bench"
     (cd "$REPO" && cargo build --release -p slb -p slb-bench) >&2 || die "cargo build failed"
 fi
-SLB=$REPO/target/release/slb; SLB_BENCH=$REPO/target/release/slb-bench
+SLB=${SLB_BIN:-$REPO/target/release/slb}; SLB_BENCH=${SLB_BENCH_BIN:-$REPO/target/release/slb-bench}
 [[ " $PROXIES " != *" openslb "* || -x $SLB ]] || die "no $SLB (cargo build --release -p slb)"
 [[ " $SECTIONS " != *" mem "* || -x $SLB_BENCH ]] || die "no $SLB_BENCH (cargo build --release -p slb-bench)"
 
