@@ -1,10 +1,12 @@
-//! Layer-7 HTTP listeners: the native HTTP/1.1 engine ([`h1`]) and hyper for h2c, routing by domain
-//! and URL, cookie persistence, forwarded headers, pooled keep-alive connections to backends,
-//! gzip, redirects, WebSocket passthrough and the balancer's own error pages.
+//! Layer-7 HTTP listeners: the native HTTP/1.1 engine ([`h1`]) and hyper's HTTP/2 server for
+//! h2 and h2c clients, routing by domain and URL, cookie persistence, forwarded headers,
+//! pooled keep-alive connections to backends (the engine's, for both), gzip, redirects,
+//! WebSocket passthrough and the balancer's own error pages.
 //!
 //! Layout: `route.rs` (snapshot and rule matching), `runtime.rs` (bind/accept/diff of one
-//! listener), `h1/` (HTTP/1.1 connections), `proxy.rs` (one HTTP/2 request via hyper), `headers.rs`, `sticky.rs`, `gzip.rs`,
-//! `error_page.rs`, `tail.rs` (response body accounting), [`access_log`].
+//! listener), `h1/` (HTTP/1.1 connections and the backend side of every request),
+//! `proxy.rs` (one HTTP/2 request), `headers.rs`, `sticky.rs`, `gzip.rs`, `error_page.rs`,
+//! `tail.rs` (HTTP/2 response body accounting), [`access_log`].
 
 pub mod access_log;
 mod error_page;

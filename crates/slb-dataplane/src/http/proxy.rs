@@ -1,5 +1,7 @@
-//! One request through an HTTP listener: redirect, route, sticky lookup, schedule, forward
-//! with one retry, rewrite the response, and hand the upgraded streams over for WebSockets.
+//! One HTTP/2 request through an HTTP listener: redirect, route, sticky lookup, schedule,
+//! forward with one retry over the native engine's backend pool (`h1/upstream.rs`), and
+//! rewrite the response. HTTP/1.1 requests never come here: the engine serves them itself
+//! (`h1/exchange.rs`), so there are no upgrades to relay (HTTP/2 has no `Upgrade`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -7,18 +9,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{HeaderValue, HOST, SET_COOKIE, USER_AGENT};
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use http::request::Parts;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body as _;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 
 use super::access_log::{rfc3339_now, AccessLogEntry};
 use super::error_page::{error_response, redirect};
-use super::headers::{self, X_FORWARDED_FOR};
+use super::h1::{map_request_head, prepare_upload, send_upstream, SendError};
+use super::headers::{self, Origin, X_FORWARDED_FOR};
 use super::route::{host_without_port, HttpSnapshot};
 use super::sticky::{self, INSERT_COOKIE_NAME};
-use super::tail::TailBody;
+use super::tail::{ResponseBody, TailBody};
 use super::{gzip, HttpShared, ProxyBody, MAX_URI_LEN};
 use crate::spec::{StickySpec, DEFAULT_HTTP_REQUEST_TIMEOUT};
 
@@ -46,51 +49,49 @@ fn idempotent(m: &Method) -> bool {
 pub(crate) async fn handle(
     ctx: Arc<ConnCtx>,
     req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
+) -> Result<Response<TailBody>, Infallible> {
     let start = Instant::now();
-    let shared = ctx.shared.clone();
-    let snap = shared.snapshot.load_full();
+    let (req, body) = req.into_parts();
     let host = request_host(&req);
     // Built only when the listener logs: formatting the time and copying the head's
     // fields costs more than the rest of a small request's bookkeeping.
-    let mut entry = shared.access_log.is_some().then(|| AccessLogEntry {
+    let mut entry = ctx.shared.access_log.is_some().then(|| AccessLogEntry {
         time: rfc3339_now(),
         client_ip: ctx.peer.ip().to_canonical().to_string(),
         client_port: ctx.peer.port(),
-        host: host.clone(),
-        request_method: req.method().to_string(),
-        request_uri: req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| "/".into()),
+        host: host.to_owned(),
+        request_method: req.method.to_string(),
+        request_uri: path_and_query(&req).to_owned(),
         status: 0,
         request_time: 0.0,
         upstream_addr: String::new(),
         upstream_status: String::new(),
         upstream_response_time: 0.0,
         body_bytes_sent: 0,
-        http_user_agent: header_str(req.headers(), USER_AGENT.as_str()),
-        http_x_forwarded_for: header_str(req.headers(), X_FORWARDED_FOR),
-        slb_vport: shared.key.port,
+        http_user_agent: header_str(&req.headers, USER_AGENT.as_str()),
+        http_x_forwarded_for: header_str(&req.headers, X_FORWARDED_FOR),
+        slb_vport: ctx.shared.key.port,
         ssl_protocol: ctx.ssl.0.clone(),
         ssl_cipher: ctx.ssl.1.clone(),
     });
-    let (resp, guard) = proxy(&ctx, &snap, req, &host, &mut entry).await;
-    shared.http.count_status(resp.status());
+    let snap = ctx.shared.snapshot.load_full();
+    // Boxed: the forwarding state is large, and hyper moves this future a few times before
+    // its task first polls it.
+    let (resp, guard) = Box::pin(proxy(&ctx, &snap, &req, body, host, &mut entry)).await;
+    ctx.shared.http.count_status(resp.status());
     if let Some(e) = entry.as_mut() {
         e.status = resp.status().as_u16();
     }
     let (parts, body) = resp.into_parts();
     let body = TailBody {
         inner: body,
-        shared,
+        shared: ctx.shared.clone(),
         guard,
         entry,
         start,
         sent: 0,
     };
-    Ok(Response::from_parts(parts, body.boxed()))
+    Ok(Response::from_parts(parts, body))
 }
 
 fn header_str(h: &HeaderMap, name: &str) -> String {
@@ -101,36 +102,40 @@ fn header_str(h: &HeaderMap, name: &str) -> String {
 }
 
 /// `Host` header, or the URI authority (HTTP/2 `:authority`).
-fn request_host(req: &Request<Incoming>) -> String {
-    req.headers()
+fn request_host(req: &Parts) -> &str {
+    req.headers
         .get(HOST)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .or_else(|| req.uri.authority().map(|a| a.as_str()))
         .unwrap_or_default()
+}
+
+fn path_and_query(req: &Parts) -> &str {
+    req.uri.path_and_query().map_or("/", |p| p.as_str())
 }
 
 async fn proxy(
     ctx: &ConnCtx,
     snap: &HttpSnapshot,
-    mut req: Request<Incoming>,
+    req: &Parts,
+    body: Incoming,
     host: &str,
     entry: &mut Option<AccessLogEntry>,
-) -> (Response<ProxyBody>, Option<crate::backend::ActiveGuard>) {
+) -> (Response<ResponseBody>, Option<crate::backend::ActiveGuard>) {
     let spec = &snap.spec;
     let shared = &ctx.shared;
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "/".into());
+    let path_and_query = path_and_query(req);
     if path_and_query.len() > MAX_URI_LEN {
-        return (closing(error_response(StatusCode::URI_TOO_LONG)), None);
+        return (page(error_response(StatusCode::URI_TOO_LONG)), None);
+    }
+    if req.method == Method::CONNECT {
+        // Not proxied, as on HTTP/1.1 (hyper refuses extended CONNECT before this).
+        return (page(error_response(StatusCode::METHOD_NOT_ALLOWED)), None);
     }
     // The instance's query rate, as for HTTP/1.1 requests.
     if let Some(limiter) = shared.limiter.load().as_ref() {
         if limiter.admit_query().is_err() {
-            return (error_response(StatusCode::SERVICE_UNAVAILABLE), None);
+            return (page(error_response(StatusCode::SERVICE_UNAVAILABLE)), None);
         }
     }
     if let Some(port) = spec.redirect_https_port {
@@ -140,39 +145,40 @@ async fn proxy(
         } else {
             format!("https://{h}:{port}{path_and_query}")
         };
-        return (redirect(&location), None);
+        return (page(redirect(&location)), None);
     }
-    let (group_idx, _rule) = snap.route(host, req.uri().path());
+    let (group_idx, _rule) = snap.route(host, req.uri.path());
     let group = &snap.groups[group_idx];
     let sticky = snap.group_sticky[group_idx].as_ref();
 
     // Persistence: which backend the client's cookie names, if any.
     let persisted: Option<String> = match sticky {
         Some(StickySpec::Insert { .. }) => {
-            headers::request_cookie(req.headers(), INSERT_COOKIE_NAME)
+            headers::request_cookie(&req.headers, INSERT_COOKIE_NAME)
                 .and_then(|v| sticky::verify(&spec.cookie_key, v))
         }
-        Some(StickySpec::Server { cookie }) => headers::request_cookie(req.headers(), cookie)
+        Some(StickySpec::Server { cookie }) => headers::request_cookie(&req.headers, cookie)
             .and_then(|v| shared.server_cookies.lookup(v)),
         None => None,
     };
+    let accept_gzip = spec.gzip && req.method != Method::HEAD && gzip::client_accepts(&req.headers);
 
-    let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let accept_gzip = spec.gzip && gzip::client_accepts(req.headers());
-
-    // Upstream request head.
-    let method = req.method().clone();
-    let mut head = req.headers().clone();
-    headers::remove_hop_by_hop(&mut head, upgrade);
-    if !head.contains_key(HOST) {
-        if let Ok(v) = HeaderValue::from_str(host) {
-            head.insert(HOST, v);
-        }
-    }
-    headers::add_forwarded(
+    // The upstream request head, written once for every attempt, with the body bytes
+    // already here.
+    let fallback_host;
+    let backend_host = if host.is_empty() {
+        fallback_host = ctx.local.to_string();
+        fallback_host.as_str()
+    } else {
+        host
+    };
+    let mut head = Vec::new();
+    map_request_head(
         &mut head,
-        &headers::Origin {
+        &req.method,
+        path_and_query,
+        &req.headers,
+        &Origin {
             https: !ctx.ssl.0.is_empty(),
             flags: spec.forwarded,
             client: ctx.peer,
@@ -180,14 +186,14 @@ async fn proxy(
             load_balancer_id: &shared.key.load_balancer_id,
             listener_port: shared.key.port,
         },
+        backend_host,
     );
-    let body_empty = req.body().is_end_stream();
-    let retryable = idempotent(&method) && body_empty;
-    let mut body = Some(
-        req.into_body()
-            .map_err(|e| Box::new(e) as super::BoxError)
-            .boxed(),
-    );
+    let body_empty = body.is_end_stream();
+    let mut upload = match prepare_upload(body, &req.method, &mut head).await {
+        Ok(u) => u,
+        Err(_) => return (page(error_response(StatusCode::BAD_REQUEST)), None),
+    };
+    let retryable = idempotent(&req.method) && body_empty;
 
     let request_timeout = if spec.request_timeout.is_zero() {
         DEFAULT_HTTP_REQUEST_TIMEOUT
@@ -195,7 +201,7 @@ async fn proxy(
         spec.request_timeout
     };
     let deadline = tokio::time::Instant::now() + request_timeout;
-    let mut tried: Vec<usize> = Vec::new();
+    let mut tried = [usize::MAX; MAX_HTTP_ATTEMPTS];
     let mut last_status = StatusCode::SERVICE_UNAVAILABLE;
     for attempt in 0..MAX_HTTP_ATTEMPTS {
         let persisted_key = if attempt == 0 {
@@ -203,10 +209,10 @@ async fn proxy(
         } else {
             None
         };
-        let Some(idx) = group.choose(ctx.peer, ctx.local, &tried, persisted_key) else {
+        let Some(idx) = group.choose(ctx.peer, ctx.local, &tried[..attempt], persisted_key) else {
             break;
         };
-        tried.push(idx);
+        tried[attempt] = idx;
         let backend = &group.backends[idx];
         if let Some(e) = entry.as_mut() {
             if !e.upstream_addr.is_empty() {
@@ -215,26 +221,24 @@ async fn proxy(
             e.upstream_addr.push_str(&backend.key);
         }
         let guard = backend.state.track();
-        let uri: Uri = match format!("http://{}{}", backend.addr, path_and_query).parse() {
-            Ok(u) => u,
-            Err(_) => return (closing(error_response(StatusCode::BAD_REQUEST)), None),
-        };
-        let b = match body.take() {
-            Some(b) => b,
-            None => Empty::new().map_err(|never| match never {}).boxed(),
-        };
-        let mut up = Request::new(b);
-        *up.method_mut() = method.clone();
-        *up.uri_mut() = uri;
-        *up.version_mut() = Version::HTTP_11;
-        *up.headers_mut() = head.clone();
         let sent_at = Instant::now();
-        let result = tokio::time::timeout_at(deadline, shared.client.request(up)).await;
-        let mut resp = match result {
+        let send = send_upstream(
+            &shared.pool,
+            backend.addr,
+            &head,
+            &req.method,
+            upload.take(),
+            body_empty,
+        );
+        let (mut parts, body) = match tokio::time::timeout_at(deadline, send).await {
             Err(_elapsed) => {
                 shared.count_upstream_timeout();
                 tracing::debug!(listener = %shared.key, backend = %backend.addr, "no response head in time");
-                return (error_response(StatusCode::GATEWAY_TIMEOUT), None);
+                return (page(error_response(StatusCode::GATEWAY_TIMEOUT)), None);
+            }
+            Ok(Err(SendError::ClientBody)) => {
+                tracing::debug!(listener = %shared.key, "client request body failed");
+                return (page(error_response(StatusCode::BAD_REQUEST)), None);
             }
             Ok(Err(e)) => {
                 shared.count_upstream_failure();
@@ -248,39 +252,9 @@ async fn proxy(
             Ok(Ok(resp)) => resp,
         };
         if let Some(e) = entry.as_mut() {
-            e.upstream_status = resp.status().as_u16().to_string();
+            e.upstream_status = parts.status.as_u16().to_string();
             e.upstream_response_time = sent_at.elapsed().as_secs_f64();
         }
-
-        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(client_up) = client_upgrade {
-                let backend_up = hyper::upgrade::on(&mut resp);
-                let key = shared.key.clone();
-                tokio::spawn(async move {
-                    match tokio::try_join!(client_up, backend_up) {
-                        Ok((c, b)) => {
-                            let mut c = TokioIo::new(c);
-                            let mut b = TokioIo::new(b);
-                            let _ = tokio::io::copy_bidirectional(&mut c, &mut b).await;
-                        }
-                        Err(e) => tracing::debug!(listener = %key, error = %e, "upgrade failed"),
-                    }
-                    drop(guard);
-                });
-                let (mut parts, body) = resp.into_parts();
-                headers::remove_hop_by_hop(&mut parts.headers, true);
-                return (
-                    Response::from_parts(
-                        parts,
-                        body.map_err(|e| Box::new(e) as super::BoxError).boxed(),
-                    ),
-                    None,
-                );
-            }
-        }
-
-        let (mut parts, body) = resp.into_parts();
-        headers::remove_hop_by_hop(&mut parts.headers, false);
         match sticky {
             Some(StickySpec::Insert { cookie_timeout })
                 if persisted.as_deref() != Some(backend.key.as_str()) =>
@@ -300,22 +274,18 @@ async fn proxy(
             }
             _ => {}
         }
-        let mut body = body.map_err(|e| Box::new(e) as super::BoxError).boxed();
-        if accept_gzip
-            && method != Method::HEAD
-            && gzip::should_compress(parts.status.as_u16(), &parts.headers)
-        {
+        let body = if accept_gzip && gzip::should_compress(parts.status.as_u16(), &parts.headers) {
             gzip::set_headers(&mut parts.headers);
-            body = gzip::GzipBody::new(body).boxed();
-        }
+            ResponseBody::Boxed(gzip::GzipBody::new(body.boxed()).boxed())
+        } else {
+            ResponseBody::Upstream(body)
+        };
         return (Response::from_parts(parts, body), Some(guard));
     }
-    (error_response(last_status), None)
+    (page(error_response(last_status)), None)
 }
 
-/// Asks hyper to close the client connection after this response (HTTP/1.1).
-fn closing(mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
-    resp.headers_mut()
-        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-    resp
+/// One of the balancer's own responses.
+fn page(resp: Response<ProxyBody>) -> Response<ResponseBody> {
+    resp.map(ResponseBody::Boxed)
 }

@@ -1,4 +1,4 @@
-//! One running HTTP listener: socket, accept loop, hyper connections, snapshot, probes,
+//! One running HTTP listener: socket, accept loop, client connections, snapshot, probes,
 //! backend connection pool, and the diff from one spec to the next.
 //!
 //! Unlike TCP, an HTTP connection picks a backend per request: every request loads the
@@ -11,9 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 use tokio::task::JoinHandle;
@@ -21,7 +18,7 @@ use tokio::task::JoinHandle;
 use super::access_log::AccessLog;
 use super::route::HttpSnapshot;
 use super::sticky::ServerCookies;
-use super::{ProxyBody, BACKEND_CONNECT_TIMEOUT, BACKEND_POOL_IDLE_TIMEOUT};
+use super::BACKEND_POOL_IDLE_TIMEOUT;
 use crate::backend::{lock, BackendState};
 use crate::error::DataPlaneError;
 use crate::health::{spawn_probe, ProbeHandle};
@@ -30,19 +27,15 @@ use crate::spec::{HttpListenerSpec, ListenerKey, DEFAULT_HTTP_IDLE_TIMEOUT};
 use crate::tcp::accept::ACCEPT_ERROR_BACKOFF;
 use crate::tcp::bind::bind_socket;
 
-/// Pooled keep-alive client to the backends of one listener.
-pub(crate) type BackendClient = Client<HttpConnector, ProxyBody>;
-
 /// What the accept loop, connections and reports share.
 pub(crate) struct HttpShared {
     pub key: ListenerKey,
     pub snapshot: ArcSwap<HttpSnapshot>,
     pub metrics: ListenerMetrics,
     pub http: HttpMetrics,
-    /// Backend client of the HTTP/2 path.
-    pub client: BackendClient,
-    /// Idle backend connections of the HTTP/1.1 engine.
-    pub pool: super::h1::Pool,
+    /// Idle backend connections, for HTTP/1.1 and HTTP/2 requests alike (shared with the
+    /// HTTP/2 response bodies that give their connection back when they end).
+    pub pool: Arc<super::h1::Pool>,
     pub server_cookies: ServerCookies,
     pub access_log: Option<Arc<dyn AccessLog>>,
     pub local_addr: Mutex<SocketAddr>,
@@ -81,17 +74,6 @@ pub(crate) struct HttpListenerRuntime {
     probes: Vec<(SocketAddr, ProbeHandle)>,
 }
 
-fn backend_client() -> BackendClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(BACKEND_CONNECT_TIMEOUT));
-    connector.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(BACKEND_POOL_IDLE_TIMEOUT)
-        .pool_timer(TokioTimer::new())
-        .build(connector)
-}
-
 impl HttpListenerRuntime {
     pub(crate) fn start(
         spec: HttpListenerSpec,
@@ -109,8 +91,7 @@ impl HttpListenerRuntime {
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics: ListenerMetrics::default(),
             http: HttpMetrics::default(),
-            client: backend_client(),
-            pool: super::h1::Pool::default(),
+            pool: Arc::default(),
             server_cookies: ServerCookies::default(),
             access_log,
             local_addr: Mutex::new(local_addr),

@@ -1,5 +1,6 @@
-//! The response body handed to the client: counts bytes, holds the backend's active-request
-//! guard until the body ends, and writes the access log entry when it is dropped.
+//! The response body handed to an HTTP/2 client: counts bytes, holds the backend's
+//! active-request guard until the body ends, and writes the access log entry when it is
+//! dropped.
 
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -11,11 +12,50 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
 use super::access_log::AccessLogEntry;
+use super::h1::UpstreamBody;
 use super::{BoxError, HttpShared, ProxyBody};
 use crate::backend::ActiveGuard;
 
+/// What a response carries: the backend's body as it is read, or anything else boxed (the
+/// balancer's pages, gzip). The common case, a backend body passed through, is thus not
+/// allocated again.
+pub(crate) enum ResponseBody {
+    Upstream(UpstreamBody),
+    Boxed(ProxyBody),
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Self::Upstream(b) => Pin::new(b).poll_frame(cx),
+            Self::Boxed(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Upstream(b) => b.is_end_stream(),
+            Self::Boxed(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Upstream(b) => b.size_hint(),
+            Self::Boxed(b) => b.size_hint(),
+        }
+    }
+}
+
+/// The body of every HTTP/2 response, around the [`ResponseBody`].
 pub(crate) struct TailBody {
-    pub inner: ProxyBody,
+    pub inner: ResponseBody,
     pub shared: Arc<HttpShared>,
     pub guard: Option<ActiveGuard>,
     pub entry: Option<AccessLogEntry>,

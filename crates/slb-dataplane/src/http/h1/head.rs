@@ -89,6 +89,19 @@ impl Fields {
             .map(|f| (&self.raw[f.name.clone()], &self.raw[f.value.clone()]))
     }
 
+    /// How many fields there are.
+    pub(crate) fn count(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Every field as `(name, value)` with the value sharing the head's bytes, so that a
+    /// `HeaderMap` can be built from it without copying (or allocating for) each value.
+    pub(crate) fn iter_shared(&self) -> impl Iterator<Item = (&[u8], Bytes)> + '_ {
+        self.fields
+            .iter()
+            .map(|f| (&self.raw[f.name.clone()], self.raw.slice(f.value.clone())))
+    }
+
     fn slice(&self, r: &Range<usize>) -> &[u8] {
         &self.raw[r.clone()]
     }

@@ -4,11 +4,13 @@
 //! per request of nginx on the benchmark: no per-request channel hops, no `HeaderMap`
 //! rebuilding, one write for a small response. Its strict framing rules also make the
 //! smuggling decisions the balancer's own (see `head.rs`). HTTP/2 clients are handed to
-//! hyper (`conn.rs`).
+//! hyper's HTTP/2 server (`conn.rs`, `h2c.rs`), whose requests go to the backends over this
+//! engine's pool too (`upstream.rs`).
 //!
-//! Layout: `client.rs` (the client socket, registered lazily), `conn.rs` (client loop), `exchange.rs` (one request), `h2c.rs` (HTTP/2 handoff), `head.rs` (parsing and
-//! framing), `write.rs` (head serialization), `body.rs` (relaying bodies), `chunked.rs`,
-//! `pool.rs`, `rewind.rs`.
+//! Layout: `client.rs` (the client socket, registered lazily), `conn.rs` (client loop),
+//! `exchange.rs` (one request), `h2c.rs` (HTTP/2 handoff), `head.rs` (parsing and framing),
+//! `write.rs` (head serialization), `body.rs` (relaying bodies), `chunked.rs`, `pool.rs`,
+//! `rewind.rs`, `upload.rs` and `upstream.rs` (HTTP/2 requests to HTTP/1.1 backends).
 
 mod body;
 mod chunked;
@@ -19,9 +21,14 @@ mod h2c;
 mod head;
 mod pool;
 mod rewind;
+mod upload;
+mod upstream;
 mod write;
 
 pub(crate) use client::{ssl_info, Client, ClientStream};
 pub(crate) use conn::serve;
 pub(crate) use h2c::serve as serve_h2;
 pub(crate) use pool::Pool;
+pub(crate) use upload::prepare as prepare_upload;
+pub(crate) use upstream::{send as send_upstream, SendError, UpstreamBody};
+pub(crate) use write::map_request_head;

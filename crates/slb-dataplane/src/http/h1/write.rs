@@ -1,5 +1,8 @@
 //! Serializes the heads the engine sends: the request to a backend and the response head
-//! to a client, straight from the parsed offsets without building a `HeaderMap`.
+//! to a client, straight from the parsed offsets without building a `HeaderMap`; and the
+//! request head of an HTTP/2 request, straight from hyper's `HeaderMap` without copying it.
+
+use http::{HeaderMap, Method};
 
 use super::super::headers::{is_hop_by_hop, tokens, Origin};
 use super::head::{RequestHead, ResponseHead};
@@ -42,6 +45,62 @@ pub(crate) fn request_head(out: &mut Vec<u8>, head: &RequestHead, origin: &Origi
         out.extend_from_slice(b"connection: upgrade\r\n");
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// The upstream HTTP/1.1 request head of an HTTP/2 request, without its framing field and
+/// final CRLF (the caller knows the body's framing only after looking at what has arrived):
+/// hop-by-hop fields, `Content-Length`/`Transfer-Encoding` and the forwarded ones the balancer
+/// owns dropped; `host` added when the client sent no `Host` (HTTP/2 carries it in
+/// `:authority`); the `Cookie` fields HTTP/2 may split joined back into one with `"; "`
+/// (RFC 9113 §8.2.3), since an HTTP/1.1 backend expects one.
+pub(crate) fn map_request_head(
+    out: &mut Vec<u8>,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    origin: &Origin<'_>,
+    host: &str,
+) {
+    out.clear();
+    out.reserve(1024);
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path_and_query.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let listed: Vec<&[u8]> = tokens(headers, "connection").collect();
+    let mut has_host = false;
+    let mut cookies_done = false;
+    for (name, value) in headers {
+        let name = name.as_str();
+        let n = name.as_bytes();
+        if is_hop_by_hop(&listed, n, false)
+            || origin.owns(n)
+            || name == "content-length"
+            || name == "transfer-encoding"
+        {
+            continue;
+        }
+        if name == "cookie" {
+            if !cookies_done {
+                cookies_done = true;
+                out.extend_from_slice(b"cookie: ");
+                for (i, v) in headers.get_all("cookie").iter().enumerate() {
+                    if i > 0 {
+                        out.extend_from_slice(b"; ");
+                    }
+                    out.extend_from_slice(v.as_bytes());
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            continue;
+        }
+        has_host |= name == "host";
+        push_field(out, n, value.as_bytes());
+    }
+    if !has_host && !host.is_empty() {
+        push_field(out, b"host", host.as_bytes());
+    }
+    origin.fields(headers, |n, v| push_field(out, n.as_bytes(), v.as_bytes()));
 }
 
 /// The response head's status line and the backend's fields minus hop-by-hop ones (and
@@ -112,6 +171,35 @@ mod tests {
         assert_eq!(
             s,
             "GET /p?q HTTP/1.1\r\nHost: a.com\r\nX-A: b\r\nx-forwarded-for: 9.9.9.9, 10.0.0.1\r\nslb-id: lb-1\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn h2_request_head_from_a_header_map() {
+        let mut h = http::HeaderMap::new();
+        h.append("cookie", http::HeaderValue::from_static("a=1"));
+        h.append("x-a", http::HeaderValue::from_static("b"));
+        h.append("cookie", http::HeaderValue::from_static("b=2"));
+        h.append("te", http::HeaderValue::from_static("trailers"));
+        h.append("content-length", http::HeaderValue::from_static("3"));
+        h.append("slb-id", http::HeaderValue::from_static("forged"));
+        let origin = Origin {
+            https: true,
+            flags: ForwardedHeaders {
+                slb_id: true,
+                proto: true,
+                ..Default::default()
+            },
+            client: "10.0.0.1:5000".parse().unwrap(),
+            listener: "127.0.0.1:443".parse().unwrap(),
+            load_balancer_id: "lb-1",
+            listener_port: 443,
+        };
+        let mut out = Vec::new();
+        map_request_head(&mut out, &Method::POST, "/p?q", &h, &origin, "a.com");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "POST /p?q HTTP/1.1\r\ncookie: a=1; b=2\r\nx-a: b\r\nhost: a.com\r\nx-forwarded-for: 10.0.0.1\r\nx-forwarded-proto: https\r\nslb-id: lb-1\r\n"
         );
     }
 

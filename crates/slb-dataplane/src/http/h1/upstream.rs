@@ -1,0 +1,418 @@
+//! HTTP/2 requests sent to HTTP/1.1 backends over the engine's own connection pool.
+//!
+//! hyper's generic client cost a pool checkout with a channel, a dispatcher task and a
+//! oneshot per request, and its own head encoding and parsing; here a request is one
+//! head written straight from hyper's `HeaderMap` (with the body bytes already received) on a
+//! pooled connection, and the response head is parsed with the engine's strict parser. The
+//! response body is read by the task that sends it to the client, through [`UpstreamBody`],
+//! which also streams the rest of a request body still arriving, and gives the connection
+//! back to the pool the moment the body has ended cleanly.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+
+use super::super::headers::{is_hop_by_hop, tokens};
+use super::super::BoxError;
+use super::chunked::ChunkedScanner;
+use super::head::{parse_response, Framing, ResponseHead};
+use super::pool::{Pool, Upstream};
+use super::upload::{ClientBodyError, Upload, UploadError};
+
+/// Read size for backend responses.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Why a request got no response head from its backend.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// No connection could be made.
+    Connect(io::Error),
+    /// The backend closed, reset, or answered something that is not a usable response head.
+    Backend(&'static str),
+    /// The client's request body failed (not the backend's fault).
+    ClientBody,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connect(e) => write!(f, "connect: {e}"),
+            Self::Backend(e) => f.write_str(e),
+            Self::ClientBody => f.write_str("client request body failed"),
+        }
+    }
+}
+
+/// How reading a response head failed.
+enum HeadFailure {
+    /// Closed or reset before any response byte: what a pooled connection the backend had
+    /// already dropped looks like.
+    Silent,
+    Other(&'static str),
+    ClientBody,
+}
+
+/// One request on one backend connection: the head written so far, the body still
+/// streaming, and the bytes read back.
+struct Wire {
+    up: Upstream,
+    rbuf: BytesMut,
+    /// Bytes of the head (and of the body sent with it) written.
+    written: usize,
+    upload: Option<Upload>,
+    /// The request could not be written whole: the connection cannot carry another.
+    broken: bool,
+    /// Some response byte arrived.
+    received: bool,
+}
+
+impl Wire {
+    /// Writes what it can of the head, then of the body, without waiting. A backend that
+    /// stops reading may still answer, so a write error only marks the connection broken;
+    /// only the client's body failing is an error.
+    fn poll_write(&mut self, cx: &mut Context<'_>, head: &[u8]) -> Result<(), ClientBodyError> {
+        while self.written < head.len() && !self.broken {
+            match self.up.stream.poll_write_ready(cx) {
+                Poll::Pending => return Ok(()),
+                Poll::Ready(Err(_)) => self.broken = true,
+                Poll::Ready(Ok(())) => match self.up.stream.try_write(&head[self.written..]) {
+                    Ok(n) => self.written += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => self.broken = true,
+                },
+            }
+        }
+        if self.broken {
+            self.upload = None;
+            return Ok(());
+        }
+        self.poll_upload(cx)
+    }
+
+    fn poll_upload(&mut self, cx: &mut Context<'_>) -> Result<(), ClientBodyError> {
+        let Some(upload) = self.upload.as_mut() else {
+            return Ok(());
+        };
+        match upload.poll(cx, &self.up.stream) {
+            Poll::Pending => Ok(()),
+            Poll::Ready(Ok(())) => {
+                self.upload = None;
+                Ok(())
+            }
+            Poll::Ready(Err(e)) => {
+                self.upload = None;
+                self.broken = true;
+                match e {
+                    UploadError::Upstream => Ok(()),
+                    UploadError::Client => Err(ClientBodyError),
+                }
+            }
+        }
+    }
+
+    /// Sends the request while reading the response head; interim 1xx heads are skipped
+    /// (HTTP/2 clients get no 100 Continue from the backend; hyper answers those itself).
+    fn poll_head(
+        &mut self,
+        cx: &mut Context<'_>,
+        head: &[u8],
+        method: &Method,
+    ) -> Poll<Result<ResponseHead, HeadFailure>> {
+        if self.poll_write(cx, head).is_err() {
+            return Poll::Ready(Err(HeadFailure::ClientBody));
+        }
+        loop {
+            if !self.rbuf.is_empty() {
+                match parse_response(&mut self.rbuf, method) {
+                    Ok(Some(h)) if (100..200).contains(&h.status) && h.status != 101 => continue,
+                    Ok(Some(h)) => return Poll::Ready(Ok(h)),
+                    Ok(None) => {}
+                    Err(e) => return Poll::Ready(Err(HeadFailure::Other(e))),
+                }
+            }
+            if ready!(self.up.stream.poll_read_ready(cx)).is_err() {
+                return Poll::Ready(Err(self.lost("backend connection failed")));
+            }
+            self.rbuf.reserve(READ_CHUNK);
+            match self.up.stream.try_read_buf(&mut self.rbuf) {
+                Ok(0) => return Poll::Ready(Err(self.lost("backend closed before responding"))),
+                Ok(_) => self.received = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Poll::Ready(Err(self.lost("backend reset the connection"))),
+            }
+        }
+    }
+
+    fn lost(&self, what: &'static str) -> HeadFailure {
+        if self.received {
+            HeadFailure::Other(what)
+        } else {
+            HeadFailure::Silent
+        }
+    }
+
+    /// Whether the connection can carry another request once this response has ended.
+    fn clean(&self, head_len: usize) -> bool {
+        !self.broken && self.upload.is_none() && self.written == head_len && self.rbuf.is_empty()
+    }
+}
+
+/// Sends `head` (an HTTP/1.1 request head, ending with the body bytes sent along with it,
+/// see `upload::prepare`) and then `body` to the backend at `addr` on a pooled connection,
+/// and returns the response head and its body. A pooled connection the backend had closed
+/// while idle is retried once on a new connection when `retry_stale` (the request has no
+/// body): that is not the backend's fault. Timeouts are the caller's.
+pub(crate) async fn send(
+    pool: &Arc<Pool>,
+    addr: SocketAddr,
+    head: &[u8],
+    method: &Method,
+    body: Option<Upload>,
+    retry_stale: bool,
+) -> Result<(http::response::Parts, UpstreamBody), SendError> {
+    let mut body = body;
+    let mut fresh = false;
+    loop {
+        let up = if fresh {
+            Pool::connect(addr).await
+        } else {
+            pool.checkout(addr).await
+        };
+        let up = up.map_err(SendError::Connect)?;
+        let reused = up.reused;
+        let mut wire = Wire {
+            up,
+            rbuf: BytesMut::new(),
+            written: 0,
+            upload: body.take(),
+            broken: false,
+            received: false,
+        };
+        match poll_fn(|cx| wire.poll_head(cx, head, method)).await {
+            Ok(resp) => return respond(resp, wire, head.len(), pool),
+            Err(HeadFailure::Silent) if reused && !fresh && retry_stale => fresh = true,
+            Err(HeadFailure::Silent) => {
+                return Err(SendError::Backend("backend closed before responding"))
+            }
+            Err(HeadFailure::Other(e)) => return Err(SendError::Backend(e)),
+            Err(HeadFailure::ClientBody) => return Err(SendError::ClientBody),
+        }
+    }
+}
+
+/// The response parts for hyper and the body reader; a body already read whole gives the
+/// connection back at once.
+fn respond(
+    resp: ResponseHead,
+    mut wire: Wire,
+    head_len: usize,
+    pool: &Arc<Pool>,
+) -> Result<(http::response::Parts, UpstreamBody), SendError> {
+    if resp.status == 101 {
+        // HTTP/2 has no Upgrade: the backend switched protocols unasked.
+        return Err(SendError::Backend("backend switched protocols"));
+    }
+    let status =
+        StatusCode::from_u16(resp.status).map_err(|_| SendError::Backend("bad status code"))?;
+    let (mut parts, ()) = Response::new(()).into_parts();
+    parts.status = status;
+    parts.headers = response_headers(&resp);
+    let reusable = resp.reusable;
+    let whole = match resp.framing {
+        Framing::Empty | Framing::Length(0) => Some(Bytes::new()),
+        Framing::Length(n) if wire.rbuf.len() as u64 >= n => {
+            Some(wire.rbuf.split_to(n as usize).freeze())
+        }
+        _ => None,
+    };
+    let decode = match (whole, resp.framing) {
+        (Some(data), _) => {
+            if reusable && wire.clean(head_len) {
+                pool.put(wire.up);
+            }
+            let inner = if data.is_empty() {
+                Inner::Done
+            } else {
+                Inner::Whole(data)
+            };
+            return Ok((parts, UpstreamBody(inner)));
+        }
+        (None, Framing::Length(n)) => Decode::Length(n),
+        (None, Framing::Chunked) => Decode::Chunked(ChunkedScanner::new()),
+        (None, _) => Decode::Close,
+    };
+    let streaming = Streaming {
+        wire,
+        decode,
+        pool: pool.clone(),
+        reusable,
+        head_len,
+    };
+    Ok((parts, UpstreamBody(Inner::Stream(Box::new(streaming)))))
+}
+
+/// The backend's fields for hyper: hop-by-hop ones and `Transfer-Encoding` dropped (HTTP/2
+/// frames the body itself), `Content-Length` kept only when it is the body's framing or
+/// describes a body not sent (HEAD, 304). Values share the head's bytes.
+fn response_headers(resp: &ResponseHead) -> HeaderMap {
+    let listed: Vec<&[u8]> = tokens(&resp.fields, "connection").collect();
+    let drop_length = matches!(resp.framing, Framing::Chunked | Framing::Close);
+    let mut map = HeaderMap::with_capacity(resp.fields.count());
+    for (name, value) in resp.fields.iter_shared() {
+        if is_hop_by_hop(&listed, name, false)
+            || name.eq_ignore_ascii_case(b"transfer-encoding")
+            || (drop_length && name.eq_ignore_ascii_case(b"content-length"))
+        {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name),
+            HeaderValue::from_maybe_shared(value),
+        ) {
+            map.append(n, v);
+        }
+    }
+    map
+}
+
+/// How the rest of a response body is delimited.
+enum Decode {
+    /// This many bytes remain.
+    Length(u64),
+    Chunked(ChunkedScanner),
+    /// Until the backend closes.
+    Close,
+}
+
+/// A response body still arriving from the backend.
+struct Streaming {
+    wire: Wire,
+    decode: Decode,
+    pool: Arc<Pool>,
+    /// The response allows another request on the connection.
+    reusable: bool,
+    head_len: usize,
+}
+
+impl Streaming {
+    /// The next piece of the body and whether it is the last one.
+    fn poll_piece(&mut self, cx: &mut Context<'_>) -> Poll<Result<(Bytes, bool), BoxError>> {
+        let w = &mut self.wire;
+        loop {
+            if w.poll_upload(cx).is_err() {
+                return Poll::Ready(Err(Box::new(ClientBodyError)));
+            }
+            if !w.rbuf.is_empty() {
+                match &mut self.decode {
+                    Decode::Length(rem) => {
+                        let n = (*rem).min(w.rbuf.len() as u64);
+                        *rem -= n;
+                        return Poll::Ready(Ok((w.rbuf.split_to(n as usize).freeze(), *rem == 0)));
+                    }
+                    Decode::Chunked(scanner) => {
+                        let mut out = BytesMut::with_capacity(w.rbuf.len());
+                        let p = scanner
+                            .feed(&w.rbuf, &mut |d| out.extend_from_slice(d))
+                            .map_err(|e| Box::new(e) as BoxError)?;
+                        w.rbuf.advance(p.consumed);
+                        if !out.is_empty() || p.done {
+                            return Poll::Ready(Ok((out.freeze(), p.done)));
+                        }
+                    }
+                    Decode::Close => return Poll::Ready(Ok((w.rbuf.split().freeze(), false))),
+                }
+            }
+            ready!(w.up.stream.poll_read_ready(cx))?;
+            w.rbuf.reserve(READ_CHUNK);
+            match w.up.stream.try_read_buf(&mut w.rbuf) {
+                Ok(0) if matches!(self.decode, Decode::Close) => {
+                    return Poll::Ready(Ok((Bytes::new(), true)))
+                }
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::UnexpectedEof, "backend closed mid-body");
+                    return Poll::Ready(Err(Box::new(e)));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(Box::new(e))),
+            }
+        }
+    }
+}
+
+/// A response body read from a backend connection, which goes back to the pool when the
+/// body has ended at its framing with nothing after it and the request was sent whole;
+/// dropped early or ended otherwise, the connection is closed.
+pub(crate) struct UpstreamBody(Inner);
+
+enum Inner {
+    Done,
+    /// The whole body, read with the head.
+    Whole(Bytes),
+    Stream(Box<Streaming>),
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let piece = match &mut this.0 {
+            Inner::Done => return Poll::Ready(None),
+            Inner::Whole(_) => {
+                let Inner::Whole(data) = std::mem::replace(&mut this.0, Inner::Done) else {
+                    unreachable!("matched above")
+                };
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            Inner::Stream(s) => ready!(s.poll_piece(cx)),
+        };
+        match piece {
+            Err(e) => {
+                this.0 = Inner::Done;
+                Poll::Ready(Some(Err(e)))
+            }
+            Ok((data, last)) => {
+                if last {
+                    if let Inner::Stream(s) = std::mem::replace(&mut this.0, Inner::Done) {
+                        if s.reusable && s.wire.clean(s.head_len) {
+                            s.pool.put(s.wire.up);
+                        }
+                    }
+                }
+                if data.is_empty() {
+                    // Only the end (chunked or close-delimited) was left.
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.0, Inner::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Inner::Done => SizeHint::with_exact(0),
+            Inner::Whole(data) => SizeHint::with_exact(data.len() as u64),
+            Inner::Stream(s) => match s.decode {
+                Decode::Length(rem) => SizeHint::with_exact(rem),
+                _ => SizeHint::default(),
+            },
+        }
+    }
+}
