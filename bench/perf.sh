@@ -459,8 +459,8 @@ sec_udp() {
 }
 http_port() { if [[ $1 == direct ]]; then echo "$BE1"; else echo "${HTTP[$1]}"; fi; }
 
-# RSS of each fresh proxy at rest; sec_mem_idle at the end of a run: IDLE_CONNS keep-alive
-# client connections, each after one request, held open while the proxy's RSS is read.
+# RSS of each fresh proxy at rest; then IDLE_CONNS keep-alive client connections, each after
+# one request, held open while the proxy's RSS is read.
 sec_mem_rest() {
     local p; M_PCT=-; M_ELAPSED=-; NOTE=""
     # shellcheck disable=SC2046
@@ -511,9 +511,10 @@ fi
 for (( RUN_ID = 1; RUN_ID <= RUNS; RUN_ID++ )); do
     log "run $RUN_ID/$RUNS: sections $SECTIONS"
     start_proxies
-    [[ " $SECTIONS " == *" mem "* ]] && sec_mem_rest
+    # Memory first, on fresh processes: after the loads every proxy keeps pools and caches
+    # that idle connections would then reuse, and the per-connection figure would be noise.
+    [[ " $SECTIONS " == *" mem "* ]] && { sec_mem_rest; sec_mem_idle; }
     for s in $SECTIONS; do [[ $s == mem ]] || "sec_$s"; done
-    [[ " $SECTIONS " == *" mem "* ]] && sec_mem_idle
     stop_proxies
 done
 { grep '^# ' "$TSV" | grep -v '^#run'; echo; table "$TSV"; } | tee "$OUT/table.md"

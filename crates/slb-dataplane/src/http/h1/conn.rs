@@ -56,6 +56,13 @@ pub(crate) async fn serve(
     let mut first = true;
     loop {
         let deadline = Instant::now() + idle;
+        if c.is_released() {
+            // Idle between requests without buffers: take them once bytes arrive.
+            match tokio::time::timeout_at(deadline, stream.readable()).await {
+                Ok(Ok(())) => c.acquire(),
+                Err(_) | Ok(Err(_)) => return,
+            }
+        }
         let head = match read_head(&mut stream, &mut c.buf, deadline, first).await {
             HeadRead::Complete(head) => head,
             HeadRead::H2 => {
@@ -110,14 +117,6 @@ async fn read_head(
                     Ok(None) => {}
                     Err(e) => return HeadRead::Refused(e),
                 }
-            }
-        }
-        if buf.capacity() == 0 {
-            // Released while idle (`Conn::release_idle`): take a buffer once bytes arrive.
-            match tokio::time::timeout_at(deadline, stream.readable()).await {
-                Err(_) => return HeadRead::TimedOut { partial: false },
-                Ok(Err(_)) => return HeadRead::Closed,
-                Ok(Ok(())) => {}
             }
         }
         if buf.capacity() - buf.len() < 1024 {

@@ -10,7 +10,8 @@
 //! Layout: `client.rs` (the client socket, registered lazily), `conn.rs` (client loop),
 //! `exchange.rs` (one request), `h2c.rs` (HTTP/2 handoff), `head.rs` (parsing and framing),
 //! `write.rs` (head serialization), `body.rs` (relaying bodies), `chunked.rs`, `pool.rs`,
-//! `rewind.rs`, `upload.rs` and `upstream.rs` (HTTP/2 requests to HTTP/1.1 backends).
+//! `rewind.rs`, `spare.rs` (buffers of idle connections, per thread), `upload.rs` and
+//! `upstream.rs` (HTTP/2 requests to HTTP/1.1 backends).
 
 mod body;
 mod chunked;
@@ -21,6 +22,7 @@ mod h2c;
 mod head;
 mod pool;
 mod rewind;
+mod spare;
 mod upload;
 mod upstream;
 mod write;
