@@ -3,7 +3,8 @@
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
+
+mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -82,17 +83,9 @@ fn compile(c: &mut Criterion) {
     g.finish();
 }
 
-/// Shorter than criterion's 3 s + 5 s defaults so the whole suite fits a CI step;
-/// command-line flags still override it.
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = contains, compile
 }
 criterion_main!(benches);

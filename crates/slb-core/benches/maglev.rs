@@ -5,7 +5,8 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::time::Duration;
+
+mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use slb_core::sched::{HashKey, Maglev};
@@ -56,17 +57,9 @@ fn slot(c: &mut Criterion) {
     g.finish();
 }
 
-/// Shorter than criterion's 3 s + 5 s defaults so the whole suite fits a CI step;
-/// command-line flags still override it.
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = build, slot
 }
 criterion_main!(benches);

@@ -4,7 +4,8 @@
 //! last behind non-matching fillers: the figures are the worst case for that rule count.
 
 use std::hint::black_box;
-use std::time::Duration;
+
+mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use slb_core::RuleTable;
@@ -67,17 +68,9 @@ fn find(c: &mut Criterion) {
     g.finish();
 }
 
-/// Shorter than criterion's 3 s + 5 s defaults so the whole suite fits a CI step;
-/// command-line flags still override it.
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = find
 }
 criterion_main!(benches);

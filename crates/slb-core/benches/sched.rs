@@ -5,7 +5,8 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::time::Duration;
+
+mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use slb_core::{build, BackendWeight, PickContext, SchedulerKind};
@@ -48,17 +49,9 @@ fn pick(c: &mut Criterion) {
     }
 }
 
-/// Shorter than criterion's 3 s + 5 s defaults so the whole suite fits a CI step;
-/// command-line flags still override it.
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = pick
 }
 criterion_main!(benches);
