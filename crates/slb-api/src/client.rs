@@ -8,6 +8,24 @@ use serde_json::Value;
 
 use crate::sign::percent_encode;
 
+/// The key pair in a node's `DATA_DIR/credentials` text (`access_key_id = ...` and
+/// `access_key_secret = ...` lines), so every client of a node reads the file the same way;
+/// `None` when either is missing.
+pub fn parse_credentials(text: &str) -> Option<(String, String)> {
+    let mut id = None;
+    let mut secret = None;
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            match k.trim() {
+                "access_key_id" => id = Some(v.trim().to_string()),
+                "access_key_secret" => secret = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    Some((id?, secret?))
+}
+
 /// An API answer that was not a success: Alibaba's `Code` and `Message` with the HTTP status.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{status} {code}: {message}")]

@@ -165,24 +165,12 @@ impl Drop for Daemon {
 pub fn read_credentials(path: &Path) -> Result<(String, String)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut id = None;
-    let mut secret = None;
-    for line in text.lines() {
-        if let Some((k, v)) = line.split_once('=') {
-            match k.trim() {
-                "access_key_id" => id = Some(v.trim().to_string()),
-                "access_key_secret" => secret = Some(v.trim().to_string()),
-                _ => {}
-            }
-        }
-    }
-    match (id, secret) {
-        (Some(id), Some(secret)) => Ok((id, secret)),
-        _ => bail!(
+    slb_api::client::parse_credentials(&text).with_context(|| {
+        format!(
             "{} lacks access_key_id or access_key_secret",
             path.display()
-        ),
-    }
+        )
+    })
 }
 
 #[cfg(test)]

@@ -74,23 +74,12 @@ impl Credentials {
         }
         let text =
             fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut id = None;
-        let mut secret = None;
-        for line in text.lines() {
-            if let Some((k, v)) = line.split_once('=') {
-                match k.trim() {
-                    "access_key_id" => id = Some(v.trim().to_string()),
-                    "access_key_secret" => secret = Some(v.trim().to_string()),
-                    _ => {}
-                }
-            }
-        }
-        match (id, secret) {
-            (Some(access_key_id), Some(access_key_secret)) => Ok(Credentials {
+        match slb_api::client::parse_credentials(&text) {
+            Some((access_key_id, access_key_secret)) => Ok(Credentials {
                 access_key_id,
                 access_key_secret,
             }),
-            _ => bail!(
+            None => bail!(
                 "{} lacks access_key_id or access_key_secret",
                 path.display()
             ),

@@ -100,13 +100,7 @@ pub async fn create_instances(client: &Client, n: usize, concurrency: usize) -> 
             t
         });
     }
-    let mut all = Throughput::default();
-    while let Some(joined) = workers.join_next().await {
-        match joined {
-            Ok(t) => all.merge(t),
-            Err(e) => all.fail(format!("worker failed: {e}")),
-        }
-    }
+    let mut all = merge_workers(workers).await;
     all.elapsed = start.elapsed();
     let unfinished = n.saturating_sub(all.ok + all.failed);
     if unfinished > 0 {
@@ -154,6 +148,15 @@ pub async fn describe(
             t
         });
     }
+    let mut all = merge_workers(workers).await;
+    // Calls in flight at `end` finish after it; count the wall time they took.
+    all.elapsed = start.elapsed();
+    all
+}
+
+/// Waits for every worker and adds up what each measured; a worker that panicked counts
+/// as a failure.
+async fn merge_workers(mut workers: JoinSet<Throughput>) -> Throughput {
     let mut all = Throughput::default();
     while let Some(joined) = workers.join_next().await {
         match joined {
@@ -161,7 +164,5 @@ pub async fn describe(
             Err(e) => all.fail(format!("worker failed: {e}")),
         }
     }
-    // Calls in flight at `end` finish after it; count the wall time they took.
-    all.elapsed = start.elapsed();
     all
 }
