@@ -91,3 +91,11 @@ fn main() -> anyhow::Result<()> {
         }
     })
 }
+
+/// jemalloc rather than glibc's malloc: it keeps allocations of different sizes apart, so
+/// the buffers of a burst of requests do not leave holes between the small long-lived
+/// state of idle connections (with glibc, 10,000 idle keep-alive connections left some
+/// 8 MB free but resident), and it gives freed pages back by itself (options in
+/// `.cargo/config.toml`). It also measured a few per cent less CPU per request.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

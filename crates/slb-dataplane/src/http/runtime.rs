@@ -7,7 +7,7 @@
 //! connections end at their idle timeout or when the client closes.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -23,7 +23,7 @@ use crate::backend::{lock, BackendState};
 use crate::error::DataPlaneError;
 use crate::health::{spawn_probe, ProbeHandle};
 use crate::metrics::{HttpMetrics, ListenerMetrics};
-use crate::spec::{HttpListenerSpec, ListenerKey, DEFAULT_HTTP_IDLE_TIMEOUT};
+use crate::spec::{HttpListenerSpec, ListenerKey};
 use crate::tcp::accept::ACCEPT_ERROR_BACKOFF;
 use crate::tcp::bind::bind_socket;
 
@@ -277,7 +277,7 @@ async fn accept_loop(listener: AsyncFd<Socket>, shared: Arc<HttpShared>) {
                     let stream = super::h1::ClientStream::new(socket.into())
                         .paced(shared.shaper.load_full())
                         .metered(shared.ddos.load_full());
-                    tokio::spawn(serve_connection(stream, peer, bound, shared.clone()));
+                    super::connection::start(stream, peer, bound, &shared);
                 }
                 Ok(Err(e)) => break Some(e),
                 Err(_would_block) => break None,
@@ -290,134 +290,4 @@ async fn accept_loop(listener: AsyncFd<Socket>, shared: Arc<HttpShared>) {
         }
         tokio::task::consume_budget().await;
     }
-}
-
-/// Counts a client connection as active until dropped.
-struct ClientGuard<'a>(&'a AtomicU64);
-
-impl Drop for ClientGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Serves one client connection (HTTP/1.1, or h2c handed to hyper) until it closes.
-async fn serve_connection(
-    stream: super::h1::ClientStream,
-    peer: SocketAddr,
-    bound: Option<SocketAddr>,
-    shared: Arc<HttpShared>,
-) {
-    let m = &shared.metrics;
-    m.connections_total.fetch_add(1, Ordering::Relaxed);
-    m.active_connections.fetch_add(1, Ordering::Relaxed);
-    let _guard = ClientGuard(&m.active_connections);
-    let Some(local) = bound.or_else(|| stream.local_addr().ok()) else {
-        return;
-    };
-    if let Some(d) = shared.ddos.load().as_ref() {
-        if !d.connection(peer.ip()) {
-            return;
-        }
-    }
-    let idle = {
-        let snap = shared.snapshot.load();
-        // Before any TLS work: a refused client costs an accept and a close.
-        if snap
-            .spec
-            .acl
-            .as_ref()
-            .is_some_and(|acl| !acl.allows(peer.ip()))
-        {
-            m.acl_denied.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let t = snap.spec.idle_timeout;
-        drop(snap);
-        if t.is_zero() {
-            DEFAULT_HTTP_IDLE_TIMEOUT
-        } else {
-            t
-        }
-    };
-    // Over the instance's capacity: plain HTTP gets a 503 page, HTTPS is closed before
-    // any TLS work.
-    let _slot = match shared.limiter.load_full() {
-        Some(limiter) => match limiter.admit() {
-            Ok(slot) => Some(slot),
-            Err(_) => {
-                if shared.tls.load().is_none() {
-                    let mut stream = stream;
-                    let page = super::error_page::raw_page(503, "", true);
-                    let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, &page).await;
-                }
-                return;
-            }
-        },
-        None => None,
-    };
-    let Some(term) = shared.tls.load_full() else {
-        let client = super::h1::Client::Plain(stream);
-        // Each path's future is boxed, so that this task's own state is small: a task is
-        // as large as the largest state of its future, whichever path a connection takes.
-        return Box::pin(super::h1::serve(client, peer, local, shared.clone(), idle)).await;
-    };
-    Box::pin(serve_tls(term, stream, peer, local, shared.clone(), idle)).await;
-}
-
-/// The HTTPS part of [`serve_connection`]: handshake, then HTTP/1.1 or HTTP/2 by ALPN.
-async fn serve_tls(
-    term: Arc<super::tls_accept::TlsTermination>,
-    stream: super::h1::ClientStream,
-    peer: SocketAddr,
-    local: SocketAddr,
-    shared: Arc<HttpShared>,
-    idle: std::time::Duration,
-) {
-    // A TLS connection writes several small records in a row (handshake flight, session
-    // tickets, then the response): with Nagle on, each waits for the previous one's ACK.
-    let _ = stream.set_nodelay(true);
-    let handshake = super::tls_accept::handshake(&term, stream);
-    let tls = match tokio::time::timeout(idle, handshake).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            shared
-                .http
-                .tls_handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(listener = %shared.key, %peer, error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            shared
-                .http
-                .tls_handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(listener = %shared.key, %peer, "TLS handshake timed out");
-            return;
-        }
-    };
-    shared.http.tls_handshakes.fetch_add(1, Ordering::Relaxed);
-    if tls.get_ref().1.handshake_kind() == Some(tokio_rustls::rustls::HandshakeKind::Resumed) {
-        shared
-            .http
-            .tls_resumed_handshakes
-            .fetch_add(1, Ordering::Relaxed);
-    }
-    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-        let _ = tls.get_ref().0.set_nodelay(true);
-        let ssl = super::h1::ssl_info(tls.get_ref().1);
-        return Box::pin(super::h1::serve_h2(
-            tls,
-            bytes::Bytes::new(),
-            shared.clone(),
-            peer,
-            local,
-            idle,
-            ssl,
-        ))
-        .await;
-    }
-    let client = super::h1::Client::Tls(Box::new(tls));
-    Box::pin(super::h1::serve(client, peer, local, shared.clone(), idle)).await;
 }

@@ -289,14 +289,32 @@ impl Client {
         }
     }
 
-    /// Waits until the client has sent something, without a buffer to read it into: an idle
-    /// keep-alive connection then holds no read buffer. TLS returns at once (rustls may
-    /// hold decrypted bytes already, and keeps its own buffers anyway).
-    pub(crate) async fn readable(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(s) => s.registered()?.readable().await,
-            Self::Tls(_) => Ok(()),
-        }
+    /// Waits until the client has sent something or `deadline` passes (false: it passed, or
+    /// the socket failed), without a buffer to read into: an idle keep-alive connection then
+    /// holds no read buffer. TLS returns at once (rustls may hold decrypted bytes already,
+    /// and keeps its own buffers anyway).
+    ///
+    /// Polls the socket's readiness directly instead of awaiting `TcpStream::readable`,
+    /// whose waiter node would sit in every idle connection's state.
+    pub(crate) async fn readable_until(&mut self, deadline: tokio::time::Instant) -> bool {
+        let s = match self {
+            Self::Plain(s) => match s.registered() {
+                Ok(s) => s,
+                Err(_) => return false,
+            },
+            Self::Tls(_) => return true,
+        };
+        let mut sleep = std::pin::pin!(tokio::time::sleep_until(deadline));
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = s.poll_read_ready(cx) {
+                return Poll::Ready(r.is_ok());
+            }
+            match sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(false),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// Whether the transport is TLS (for `X-Forwarded-Proto`).
@@ -426,6 +444,38 @@ mod tests {
         let (buf, registered) = reader.await.unwrap();
         assert_eq!(&buf, b"later");
         assert!(registered);
+    }
+
+    /// An idle keep-alive wait ends when bytes arrive (true) or at the deadline (false),
+    /// and leaves the bytes to be read.
+    #[tokio::test]
+    async fn readable_until_ends_on_data_or_deadline() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = tokio::net::TcpStream::connect(l.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (s, _) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        let mut c = Client::Plain(ClientStream::new(s));
+        let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+        assert!(
+            !c.readable_until(soon).await,
+            "nothing sent: the deadline ends it"
+        );
+        let later = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            peer.write_all(b"GET").await.unwrap();
+            peer
+        });
+        assert!(
+            c.readable_until(later).await,
+            "bytes arrived before the deadline"
+        );
+        let _peer = writer.await.unwrap();
+        let mut buf = [0u8; 3];
+        c.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"GET");
     }
 
     /// Several buffers (TLS records, from rustls) leave in one write, raw or registered.

@@ -11,6 +11,7 @@ use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
+use super::super::connection::ConnHold;
 use super::super::error_page::raw_page;
 use super::super::HttpShared;
 use super::client::Client;
@@ -40,62 +41,104 @@ enum HeadRead {
     Closed,
 }
 
+/// How one request on the connection ended, for the connection's loop.
+enum Outcome {
+    /// Answered; wait for the next request.
+    KeepAlive,
+    /// Answered; the connection ends.
+    Close,
+    /// The client speaks HTTP/2 with prior knowledge (the preface is in `buf`).
+    H2,
+    /// Answer this status with the balancer's page, then close.
+    Refuse(u16),
+    /// The connection ends without an answer.
+    Quit,
+}
+
 /// Serves one client connection until it closes. `idle` bounds both the wait for a request
 /// between keep-alive requests and the time a client may take to send a head.
-pub(crate) async fn serve(
+///
+/// Written as a function returning an `async move` block, not an `async fn`: an async fn
+/// keeps a second copy of its arguments in its state, and this state is what every idle
+/// keep-alive connection costs. Everything a request needs (head reading, the exchange)
+/// lives in one boxed future per request, so the state kept between requests is the
+/// connection, its timer and the socket wait.
+pub(crate) fn serve(
     mut stream: Client,
     peer: SocketAddr,
     local: SocketAddr,
     shared: Arc<HttpShared>,
     idle: Duration,
-) {
+    hold: ConnHold,
+) -> impl std::future::Future<Output = ()> + Send {
     let mut c = Conn::new(shared, peer, local);
     if c.shared.access_log.is_some() {
-        c.ssl = stream.ssl_info();
+        c.ssl = Some(Box::new(stream.ssl_info()));
     }
-    let mut first = true;
-    loop {
-        let deadline = Instant::now() + idle;
-        if c.is_released() {
-            // Idle between requests without buffers: take them once bytes arrive.
-            match tokio::time::timeout_at(deadline, stream.readable()).await {
-                Ok(Ok(())) => c.acquire(),
-                Err(_) | Ok(Err(_)) => return,
+    async move {
+        let _hold = hold;
+        let mut first = true;
+        loop {
+            if c.is_released() {
+                // Idle between requests without buffers: take them once bytes arrive.
+                if !stream.readable_until(Instant::now() + idle).await {
+                    return;
+                }
             }
-        }
-        let head = match read_head(&mut stream, &mut c.buf, deadline, first).await {
-            HeadRead::Complete(head) => head,
-            HeadRead::H2 => {
-                let prefix = c.buf.split().freeze();
+            match Box::pin(request(&mut c, &mut stream, idle, first)).await {
+                Outcome::KeepAlive => {}
+                Outcome::Close => {
+                    if stream.is_tls() {
+                        // TLS ends with close_notify (RFC 8446 §6.1), so the client can
+                        // tell a complete response from a truncated one.
+                        let _ = Box::pin(tokio::time::timeout(LINGER, stream.shutdown())).await;
+                    }
+                    return;
+                }
+                Outcome::H2 => {
+                    let prefix = c.scratch().buf.split().freeze();
+                    let _ = stream.set_nodelay(true);
+                    let ssl = stream.ssl_info();
+                    let h2 = super::h2c::serve(
+                        stream,
+                        prefix,
+                        c.shared.clone(),
+                        c.peer,
+                        c.local,
+                        idle,
+                        ssl,
+                    );
+                    return Box::pin(h2).await;
+                }
+                Outcome::Refuse(status) => return Box::pin(refuse(stream, &c, status)).await,
+                Outcome::Quit => return,
+            }
+            if std::mem::replace(&mut first, false) {
+                // Like nginx's `tcp_nodelay`: only a connection that stays open for more
+                // requests needs Nagle off; a one-request connection saves the syscall.
                 let _ = stream.set_nodelay(true);
-                let ssl = stream.ssl_info();
-                let h2 = super::h2c::serve(stream, prefix, c.shared, peer, local, idle, ssl);
-                return Box::pin(h2).await;
             }
-            HeadRead::Refused(e) => {
-                tracing::debug!(listener = %c.shared.key, %peer, error = ?e, "request refused");
-                return Box::pin(refuse(stream, &c, e.status())).await;
-            }
-            HeadRead::TimedOut { partial: true } => return Box::pin(refuse(stream, &c, 408)).await,
-            HeadRead::TimedOut { partial: false } | HeadRead::Closed => return,
-        };
-        let first_request = std::mem::replace(&mut first, false);
-        // Boxed: the exchange's state is large and exists only during a request, so an
-        // idle connection's task stays small.
-        if Box::pin(exchange(&mut c, &mut stream, head)).await == Next::Close {
-            if stream.is_tls() {
-                // TLS ends with close_notify (RFC 8446 §6.1), so the client can tell a
-                // complete response from a truncated one.
-                let _ = tokio::time::timeout(LINGER, stream.shutdown()).await;
-            }
-            return;
+            c.release_idle();
         }
-        if first_request {
-            // Like nginx's `tcp_nodelay`: only a connection that stays open for more
-            // requests needs Nagle off; a one-request connection saves the syscall.
-            let _ = stream.set_nodelay(true);
+    }
+}
+
+/// Reads one request head and runs its exchange.
+async fn request(c: &mut Conn, stream: &mut Client, idle: Duration, first: bool) -> Outcome {
+    let deadline = Instant::now() + idle;
+    let head = match read_head(stream, &mut c.scratch().buf, deadline, first).await {
+        HeadRead::Complete(head) => head,
+        HeadRead::H2 => return Outcome::H2,
+        HeadRead::Refused(e) => {
+            tracing::debug!(listener = %c.shared.key, peer = %c.peer, error = ?e, "request refused");
+            return Outcome::Refuse(e.status());
         }
-        c.release_idle();
+        HeadRead::TimedOut { partial: true } => return Outcome::Refuse(408),
+        HeadRead::TimedOut { partial: false } | HeadRead::Closed => return Outcome::Quit,
+    };
+    match exchange(c, stream, head).await {
+        Next::KeepAlive => Outcome::KeepAlive,
+        Next::Close => Outcome::Close,
     }
 }
 

@@ -32,62 +32,61 @@ pub(crate) struct Conn {
     pub shared: Arc<HttpShared>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
-    /// Bytes read from the client and not yet used (a head, body bytes, a pipelined request).
-    pub buf: BytesMut,
-    /// Bytes read from the backend.
-    rbuf: BytesMut,
-    /// Scratch for the upstream request head.
-    up_head: Vec<u8>,
-    /// Scratch for the client response head.
-    resp_head: Vec<u8>,
-    /// HTTPS: TLS version and cipher for the access log.
-    pub ssl: (String, String),
+    /// The request buffers, `None` while the connection waits idle for its next request
+    /// (given to this thread's spares): an idle keep-alive connection then costs its
+    /// socket and task, not some 26 KiB of buffers, and this struct, part of every idle
+    /// connection's state, stays small.
+    scratch: Option<Box<Scratch>>,
+    /// HTTPS with an access log: TLS version and cipher (boxed for the same reason).
+    pub ssl: Option<Box<(String, String)>>,
 }
 
 impl Conn {
+    /// Starts with a spare buffer set when the thread has one: a connection per request
+    /// then costs no allocation for its buffers.
     pub(crate) fn new(shared: Arc<HttpShared>, peer: SocketAddr, local: SocketAddr) -> Self {
         Self {
             shared,
             peer,
             local,
-            buf: BytesMut::with_capacity(8 * 1024),
-            rbuf: BytesMut::new(),
-            up_head: Vec::new(),
-            resp_head: Vec::new(),
-            ssl: Default::default(),
+            scratch: Some(spare::take_or_new()),
+            ssl: None,
         }
     }
-}
 
-impl Conn {
-    /// Gives the scratch buffers back (to this thread's spares) while the connection waits
-    /// for its next request, so that an idle keep-alive connection costs its socket and
-    /// task, not some 26 KiB of buffers (10,000 idle clients would otherwise hold a quarter
-    /// of a GiB). A pipelined request already in `buf` keeps everything.
+    /// The buffers, taken from the spares (or new) if the connection had given them back.
+    pub(crate) fn scratch(&mut self) -> &mut Scratch {
+        scratch_in(&mut self.scratch)
+    }
+
+    /// Gives the buffers back (to this thread's spares) while the connection waits for its
+    /// next request. A pipelined request already in `buf` keeps everything.
     pub(crate) fn release_idle(&mut self) {
-        if !self.buf.is_empty() {
+        if self.scratch.as_ref().is_some_and(|s| !s.buf.is_empty()) {
             return;
         }
-        spare::give(Scratch {
-            buf: std::mem::take(&mut self.buf),
-            rbuf: std::mem::take(&mut self.rbuf),
-            up_head: std::mem::take(&mut self.up_head),
-            resp_head: std::mem::take(&mut self.resp_head),
-        });
+        if let Some(s) = self.scratch.take() {
+            spare::give(s);
+        }
     }
 
     /// Whether the buffers were given back ([`Conn::release_idle`]).
     pub(crate) fn is_released(&self) -> bool {
-        self.buf.capacity() == 0
+        self.scratch.is_none()
     }
+}
 
-    /// Takes buffers for a request that is arriving: a spare set if the thread has one.
-    pub(crate) fn acquire(&mut self) {
-        if let Some(s) = spare::take() {
-            self.buf = s.buf;
-            self.rbuf = s.rbuf;
-            self.up_head = s.up_head;
-            self.resp_head = s.resp_head;
+/// The buffers in `slot` (taken if it is empty); a function of the field alone, so that
+/// the rest of the connection stays borrowable beside them.
+fn scratch_in(slot: &mut Option<Box<Scratch>>) -> &mut Scratch {
+    slot.get_or_insert_with(spare::take_or_new)
+}
+
+impl Drop for Conn {
+    /// A closing connection's buffers go to the spares too.
+    fn drop(&mut self) {
+        if let Some(s) = self.scratch.take() {
+            spare::give(s);
         }
     }
 }
@@ -165,8 +164,8 @@ fn finish(c: &Conn, head: &RequestHead, start: Instant, time: Option<String>, re
         http_user_agent: head.fields.first_str("user-agent").to_owned(),
         http_x_forwarded_for: head.fields.first_str(X_FORWARDED_FOR).to_owned(),
         slb_vport: shared.key.port,
-        ssl_protocol: c.ssl.0.clone(),
-        ssl_cipher: c.ssl.1.clone(),
+        ssl_protocol: c.ssl.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+        ssl_cipher: c.ssl.as_ref().map(|s| s.1.clone()).unwrap_or_default(),
     });
 }
 
@@ -220,6 +219,7 @@ async fn page(
 
 async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Record) -> Next {
     let shared = c.shared.clone();
+    let s = scratch_in(&mut c.scratch);
     let snap = shared.snapshot.load_full();
     let spec = &snap.spec;
     let has_body = head.framing != Framing::Empty;
@@ -227,7 +227,7 @@ async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Re
     if let Some(limiter) = shared.limiter.load().as_ref() {
         if limiter.admit_query().is_err() {
             let body = if has_body { Body::Unread } else { Body::Done };
-            return page(client, &mut c.buf, head, rec, 503, "", body).await;
+            return page(client, &mut s.buf, head, rec, 503, "", body).await;
         }
     }
 
@@ -239,7 +239,7 @@ async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Re
         } else {
             format!("location: https://{h}:{port}{pq}\r\n")
         };
-        return page(client, &mut c.buf, head, rec, 301, &location, Body::Unread).await;
+        return page(client, &mut s.buf, head, rec, 301, &location, Body::Unread).await;
     }
 
     let (group_idx, _rule) = snap.route(host, head.path());
@@ -267,7 +267,7 @@ async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Re
         ""
     };
     request_head(
-        &mut c.up_head,
+        &mut s.up_head,
         head,
         &Origin {
             https: client.is_tls(),
@@ -327,7 +327,7 @@ async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Re
             }
         };
         let mut up = match tokio::time::timeout_at(deadline, connect).await {
-            Err(_) => return timed_out(&shared, client, &mut c.buf, head, rec, body).await,
+            Err(_) => return timed_out(&shared, client, &mut s.buf, head, rec, body).await,
             Ok(Err(e)) => {
                 shared.count_upstream_failure();
                 tracing::debug!(listener = %shared.key, backend = %backend.addr, error = %e, "backend connect failed");
@@ -343,10 +343,10 @@ async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Re
         let sent_at = Instant::now();
         let mut x = Transfer {
             head,
-            up_head: &c.up_head,
-            buf: &mut c.buf,
-            rbuf: &mut c.rbuf,
-            resp_head: &mut c.resp_head,
+            up_head: &s.up_head,
+            buf: &mut s.buf,
+            rbuf: &mut s.rbuf,
+            resp_head: &mut s.resp_head,
             deadline,
             accept_gzip,
             sticky,
@@ -383,10 +383,10 @@ async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Re
             Outcome::Upgraded => {
                 rec.status = 101;
                 rec.upstream_status = Some(101);
-                if !c.buf.is_empty() && up.stream.write_all(&c.buf).await.is_err() {
+                if !s.buf.is_empty() && up.stream.write_all(&s.buf).await.is_err() {
                     return Next::Close;
                 }
-                c.buf.clear();
+                s.buf.clear();
                 let _ = client.set_nodelay(true);
                 let _ = tokio::io::copy_bidirectional(client, &mut up.stream).await;
                 drop(guard);
@@ -408,10 +408,10 @@ async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Re
                 break;
             }
             Outcome::TimedOut => {
-                return timed_out(&shared, client, &mut c.buf, head, rec, body).await
+                return timed_out(&shared, client, &mut s.buf, head, rec, body).await
             }
             Outcome::BadRequestBody => {
-                return page(client, &mut c.buf, head, rec, 400, "", Body::Partial).await
+                return page(client, &mut s.buf, head, rec, 400, "", Body::Partial).await
             }
             Outcome::Broken { status, sent } => {
                 rec.status = status;
@@ -422,7 +422,7 @@ async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Re
             Outcome::ClientGone => return Next::Close,
         }
     }
-    page(client, &mut c.buf, head, rec, last_status, "", body).await
+    page(client, &mut s.buf, head, rec, last_status, "", body).await
 }
 
 async fn timed_out(

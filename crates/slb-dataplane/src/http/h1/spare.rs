@@ -26,16 +26,32 @@ pub(crate) struct Scratch {
 }
 
 thread_local! {
-    static SPARE: RefCell<Vec<Scratch>> = const { RefCell::new(Vec::new()) };
+    // Boxed: a connection holds its set as a `Box` (so that an idle one holds one null
+    // pointer), and the stack passes those boxes on without allocating.
+    #[allow(clippy::vec_box)]
+    static SPARE: RefCell<Vec<Box<Scratch>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Capacity of a new set's client read buffer: a request head usually fits.
+const FIRST_READ: usize = 8 * 1024;
+
 /// A set given back earlier on this thread, if any (all four emptied, capacity kept).
-pub(crate) fn take() -> Option<Scratch> {
+pub(crate) fn take() -> Option<Box<Scratch>> {
     SPARE.with_borrow_mut(Vec::pop)
 }
 
+/// A spare set, or a new one.
+pub(crate) fn take_or_new() -> Box<Scratch> {
+    take().unwrap_or_else(|| {
+        Box::new(Scratch {
+            buf: BytesMut::with_capacity(FIRST_READ),
+            ..Scratch::default()
+        })
+    })
+}
+
 /// Keeps `s` for the next [`take`] on this thread, or frees it when the stack is full.
-pub(crate) fn give(mut s: Scratch) {
+pub(crate) fn give(mut s: Box<Scratch>) {
     s.buf.clear();
     s.rbuf.clear();
     s.up_head.clear();
@@ -54,7 +70,7 @@ mod tests {
     #[test]
     fn a_given_set_comes_back_empty_with_its_capacity() {
         while take().is_some() {}
-        let mut s = Scratch::default();
+        let mut s = Box::<Scratch>::default();
         s.buf.extend_from_slice(b"GET / HTTP/1.1\r\n");
         s.rbuf.reserve(16 * 1024);
         s.up_head.extend_from_slice(b"head");
@@ -66,10 +82,23 @@ mod tests {
     }
 
     #[test]
+    fn a_new_set_has_room_for_a_request_head() {
+        while take().is_some() {}
+        let s = take_or_new();
+        assert!(s.buf.capacity() >= FIRST_READ);
+        give(s);
+        assert!(
+            take_or_new().buf.capacity() >= FIRST_READ,
+            "the spare comes back"
+        );
+        assert!(take().is_none());
+    }
+
+    #[test]
     fn the_stack_is_bounded() {
         while take().is_some() {}
         for _ in 0..MAX_SPARE + 10 {
-            give(Scratch::default());
+            give(Box::default());
         }
         let mut n = 0;
         while take().is_some() {
