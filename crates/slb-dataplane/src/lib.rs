@@ -46,5 +46,5 @@ pub use spec::{
 pub use tcp::accept::ACCEPT_ERROR_BACKOFF;
 pub use tcp::bind::LISTEN_BACKLOG;
 pub use tcp::connect::MAX_CONNECT_ATTEMPTS;
-pub use tcp::relay::RELAY_BUFFER_SIZE;
+pub use tcp::relay::{use_splice as use_tcp_splice, RELAY_BUFFER_SIZE};
 pub use udp::serve::MAX_DATAGRAM;

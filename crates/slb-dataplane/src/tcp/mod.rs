@@ -7,6 +7,7 @@
 
 pub(crate) mod accept;
 pub(crate) mod bind;
+pub(crate) mod buffers;
 pub(crate) mod connect;
 pub(crate) mod relay;
 pub(crate) mod splice;
