@@ -46,52 +46,61 @@ fn idempotent(m: &Method) -> bool {
 }
 
 /// The hyper service: never fails, every problem becomes one of the balancer's pages.
-pub(crate) async fn handle(
+///
+/// A function returning an async block, with the request split before it: an async fn
+/// would keep the whole request as an argument beside its parts, and hyper moves this
+/// future (one per stream) several times before its task first polls it.
+pub(crate) fn handle(
     ctx: Arc<ConnCtx>,
     req: Request<Incoming>,
-) -> Result<Response<TailBody>, Infallible> {
+) -> impl std::future::Future<Output = Result<Response<TailBody>, Infallible>> + Send {
     let start = Instant::now();
     let (req, body) = req.into_parts();
-    let host = request_host(&req);
-    // Built only when the listener logs: formatting the time and copying the head's
-    // fields costs more than the rest of a small request's bookkeeping.
-    let mut entry = ctx.shared.access_log.is_some().then(|| AccessLogEntry {
-        time: rfc3339_now(),
-        client_ip: ctx.peer.ip().to_canonical().to_string(),
-        client_port: ctx.peer.port(),
-        host: host.to_owned(),
-        request_method: req.method.to_string(),
-        request_uri: path_and_query(&req).to_owned(),
-        status: 0,
-        request_time: 0.0,
-        upstream_addr: String::new(),
-        upstream_status: String::new(),
-        upstream_response_time: 0.0,
-        body_bytes_sent: 0,
-        http_user_agent: header_str(&req.headers, USER_AGENT.as_str()),
-        http_x_forwarded_for: header_str(&req.headers, X_FORWARDED_FOR),
-        slb_vport: ctx.shared.key.port,
-        ssl_protocol: ctx.ssl.0.clone(),
-        ssl_cipher: ctx.ssl.1.clone(),
-    });
-    let snap = ctx.shared.snapshot.load_full();
-    // Boxed: the forwarding state is large, and hyper moves this future a few times before
-    // its task first polls it.
-    let (resp, guard) = Box::pin(proxy(&ctx, &snap, &req, body, host, &mut entry)).await;
-    ctx.shared.http.count_status(resp.status());
-    if let Some(e) = entry.as_mut() {
-        e.status = resp.status().as_u16();
+    async move {
+        let host = request_host(&req);
+        // Built only when the listener logs: formatting the time and copying the head's
+        // fields costs more than the rest of a small request's bookkeeping.
+        // Boxed: the entry rides in the response body, which hyper moves several times.
+        let mut entry = ctx.shared.access_log.is_some().then(|| {
+            Box::new(AccessLogEntry {
+                time: rfc3339_now(),
+                client_ip: ctx.peer.ip().to_canonical().to_string(),
+                client_port: ctx.peer.port(),
+                host: host.to_owned(),
+                request_method: req.method.to_string(),
+                request_uri: path_and_query(&req).to_owned(),
+                status: 0,
+                request_time: 0.0,
+                upstream_addr: String::new(),
+                upstream_status: String::new(),
+                upstream_response_time: 0.0,
+                body_bytes_sent: 0,
+                http_user_agent: header_str(&req.headers, USER_AGENT.as_str()),
+                http_x_forwarded_for: header_str(&req.headers, X_FORWARDED_FOR),
+                slb_vport: ctx.shared.key.port,
+                ssl_protocol: ctx.ssl.0.clone(),
+                ssl_cipher: ctx.ssl.1.clone(),
+            })
+        });
+        let snap = ctx.shared.snapshot.load_full();
+        // Boxed: the forwarding state is large, and hyper moves this future a few times before
+        // its task first polls it.
+        let (resp, guard) = Box::pin(proxy(&ctx, &snap, &req, body, host, &mut entry)).await;
+        ctx.shared.http.count_status(resp.status());
+        if let Some(e) = entry.as_mut() {
+            e.status = resp.status().as_u16();
+        }
+        let (parts, body) = resp.into_parts();
+        let body = TailBody {
+            inner: body,
+            shared: ctx.shared.clone(),
+            guard,
+            entry,
+            start,
+            sent: 0,
+        };
+        Ok(Response::from_parts(parts, body))
     }
-    let (parts, body) = resp.into_parts();
-    let body = TailBody {
-        inner: body,
-        shared: ctx.shared.clone(),
-        guard,
-        entry,
-        start,
-        sent: 0,
-    };
-    Ok(Response::from_parts(parts, body))
 }
 
 fn header_str(h: &HeaderMap, name: &str) -> String {
@@ -120,7 +129,7 @@ async fn proxy(
     req: &Parts,
     body: Incoming,
     host: &str,
-    entry: &mut Option<AccessLogEntry>,
+    entry: &mut Option<Box<AccessLogEntry>>,
 ) -> (Response<ResponseBody>, Option<crate::backend::ActiveGuard>) {
     let spec = &snap.spec;
     let shared = &ctx.shared;

@@ -58,7 +58,7 @@ pub(crate) struct TailBody {
     pub inner: ResponseBody,
     pub shared: Arc<HttpShared>,
     pub guard: Option<ActiveGuard>,
-    pub entry: Option<AccessLogEntry>,
+    pub entry: Option<Box<AccessLogEntry>>,
     pub start: Instant,
     pub sent: u64,
 }
