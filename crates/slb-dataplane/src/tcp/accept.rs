@@ -99,6 +99,7 @@ async fn serve(client: TcpStream, shared: Arc<ListenerShared>) {
     let shaper = shared.shaper.load_full();
     let ddos = shared.ddos.load_full();
     let end = relay::relay(
+        relay::splice_on(),
         client,
         connected.stream,
         m,

@@ -72,34 +72,16 @@ pub(crate) enum RelayEnd {
     Error(io::Error),
 }
 
-/// Relays until both directions end, the connection is idle for `idle_timeout`
-/// (`Duration::ZERO` = never), or `closed` resolves. Both sockets are closed on return.
-pub(crate) async fn relay(
-    client: TcpStream,
-    backend: TcpStream,
-    metrics: &ListenerMetrics,
-    idle_timeout: Duration,
-    closed: impl Future<Output = ()>,
-    shaper: Option<&Shaper>,
-    ddos: Option<&InstanceDdos>,
-) -> RelayEnd {
-    let splice = SPLICE.load(Ordering::Relaxed);
-    relay_with(
-        splice,
-        client,
-        backend,
-        metrics,
-        idle_timeout,
-        closed,
-        shaper,
-        ddos,
-    )
-    .await
+/// Whether this node relays TCP with `splice(2)` ([`use_splice`]).
+pub(crate) fn splice_on() -> bool {
+    SPLICE.load(Ordering::Relaxed)
 }
 
-/// [`relay`] with the mode given instead of the node's.
+/// Relays until both directions end, the connection is idle for `idle_timeout`
+/// (`Duration::ZERO` = never), or `closed` resolves, by `splice(2)` or by copy (the node's
+/// choice is [`splice_on`]). Both sockets are closed on return.
 #[allow(clippy::too_many_arguments)]
-async fn relay_with(
+pub(crate) async fn relay(
     splice: bool,
     client: TcpStream,
     backend: TcpStream,
@@ -285,6 +267,7 @@ mod tests {
         let metrics = ListenerMetrics::default();
         let task = async {
             relay(
+                false,
                 proxy_client,
                 proxy_backend,
                 &metrics,
@@ -320,6 +303,7 @@ mod tests {
         let end = tokio::time::timeout(
             Duration::from_secs(5),
             relay(
+                false,
                 proxy_client,
                 proxy_backend,
                 &metrics,
@@ -350,7 +334,7 @@ mod tests {
         let (proxy_backend, mut backend) = pair().await;
         let metrics = ListenerMetrics::default();
         let data: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
-        let task = relay_with(
+        let task = relay(
             splice,
             proxy_client,
             proxy_backend,
@@ -398,7 +382,7 @@ mod tests {
         let (mut client, proxy_client) = pair().await;
         let (proxy_backend, mut backend) = pair().await;
         let metrics = ListenerMetrics::default();
-        let task = relay_with(
+        let task = relay(
             false,
             proxy_client,
             proxy_backend,

@@ -446,17 +446,23 @@ mod tests {
         assert!(registered);
     }
 
-    /// An idle keep-alive wait ends when bytes arrive (true) or at the deadline (false),
-    /// and leaves the bytes to be read.
-    #[tokio::test]
-    async fn readable_until_ends_on_data_or_deadline() {
+    /// A connected client socket (the test's end) and the balancer's unregistered end.
+    async fn accepted() -> (tokio::net::TcpStream, ClientStream) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut peer = tokio::net::TcpStream::connect(l.local_addr().unwrap())
+        let peer = tokio::net::TcpStream::connect(l.local_addr().unwrap())
             .await
             .unwrap();
         let (s, _) = l.accept().unwrap();
         s.set_nonblocking(true).unwrap();
-        let mut c = Client::Plain(ClientStream::new(s));
+        (peer, ClientStream::new(s))
+    }
+
+    /// An idle keep-alive wait ends when bytes arrive (true) or at the deadline (false),
+    /// and leaves the bytes to be read.
+    #[tokio::test]
+    async fn readable_until_ends_on_data_or_deadline() {
+        let (mut peer, s) = accepted().await;
+        let mut c = Client::Plain(s);
         let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
         assert!(
             !c.readable_until(soon).await,
@@ -481,13 +487,7 @@ mod tests {
     /// Several buffers (TLS records, from rustls) leave in one write, raw or registered.
     #[tokio::test]
     async fn vectored_writes_take_every_buffer_at_once() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut peer = tokio::net::TcpStream::connect(l.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (s, _) = l.accept().unwrap();
-        s.set_nonblocking(true).unwrap();
-        let mut c = ClientStream::new(s);
+        let (mut peer, mut c) = accepted().await;
         assert!(c.is_write_vectored());
         let bufs = [
             io::IoSlice::new(b"one "),
