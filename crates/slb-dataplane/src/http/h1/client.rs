@@ -289,32 +289,31 @@ impl Client {
         }
     }
 
-    /// Waits until the client has sent something or `deadline` passes (false: it passed, or
-    /// the socket failed), without a buffer to read into: an idle keep-alive connection then
-    /// holds no read buffer. TLS returns at once (rustls may hold decrypted bytes already,
-    /// and keeps its own buffers anyway).
+    /// Waits until the client has sent something or `deadline` passes (`Ok(Ok(true))`:
+    /// readable; an elapsed error or `false`: the deadline passed or the socket failed),
+    /// without a buffer to read into: an idle keep-alive connection then holds no read
+    /// buffer. TLS returns at once (rustls may hold decrypted bytes already, and keeps its
+    /// own buffers anyway).
     ///
-    /// Polls the socket's readiness directly instead of awaiting `TcpStream::readable`,
-    /// whose waiter node would sit in every idle connection's state.
-    pub(crate) async fn readable_until(&mut self, deadline: tokio::time::Instant) -> bool {
-        let s = match self {
-            Self::Plain(s) => match s.registered() {
-                Ok(s) => s,
-                Err(_) => return false,
-            },
-            Self::Tls(_) => return true,
+    /// This future is part of every idle connection's state, so it is kept to a reference
+    /// and the timer (120 bytes): the socket's readiness is polled directly, with no waiter
+    /// node as `TcpStream::readable` would keep, and no async fn state around it.
+    pub(crate) fn readable_until(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> tokio::time::Timeout<impl Future<Output = io::Result<bool>> + Send + '_> {
+        // `Err(answer)`: no socket to wait on, the answer is known now.
+        let wait = match self {
+            Self::Plain(s) => s.registered().map(|s| &*s).map_err(|_| false),
+            Self::Tls(_) => Err(true),
         };
-        let mut sleep = std::pin::pin!(tokio::time::sleep_until(deadline));
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(r) = s.poll_read_ready(cx) {
-                return Poll::Ready(r.is_ok());
-            }
-            match sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(false),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await
+        tokio::time::timeout_at(
+            deadline,
+            std::future::poll_fn(move |cx| match wait {
+                Ok(s) => s.poll_read_ready(cx).map_ok(|()| true),
+                Err(now) => Poll::Ready(Ok(now)),
+            }),
+        )
     }
 
     /// Whether the transport is TLS (for `X-Forwarded-Proto`).
@@ -465,7 +464,7 @@ mod tests {
         let mut c = Client::Plain(s);
         let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
         assert!(
-            !c.readable_until(soon).await,
+            c.readable_until(soon).await.is_err(),
             "nothing sent: the deadline ends it"
         );
         let later = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -475,7 +474,7 @@ mod tests {
             peer
         });
         assert!(
-            c.readable_until(later).await,
+            matches!(c.readable_until(later).await, Ok(Ok(true))),
             "bytes arrived before the deadline"
         );
         let _peer = writer.await.unwrap();

@@ -76,12 +76,14 @@ pub(crate) fn serve(
         c.ssl = Some(Box::new(stream.ssl_info()));
     }
     async move {
-        let _hold = hold;
+        // Held (not moved: a moved upvar would take its size twice) until the task ends.
+        let _ = &hold;
         let mut first = true;
         loop {
             if c.is_released() {
                 // Idle between requests without buffers: take them once bytes arrive.
-                if !stream.readable_until(Instant::now() + idle).await {
+                let ready = stream.readable_until(Instant::now() + idle).await;
+                if !matches!(ready, Ok(Ok(true))) {
                     return;
                 }
             }
