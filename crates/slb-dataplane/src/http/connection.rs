@@ -23,6 +23,13 @@ pub(crate) struct ConnHold {
     _slot: Option<Slot>,
 }
 
+impl ConnHold {
+    /// The listener's shared state.
+    pub(crate) fn shared(&self) -> &Arc<HttpShared> {
+        &self.shared
+    }
+}
+
 impl Drop for ConnHold {
     fn drop(&mut self) {
         self.shared
@@ -74,14 +81,7 @@ pub(crate) fn start(
     match shared.tls.load_full() {
         None => {
             let client = Client::Plain(stream);
-            tokio::spawn(super::h1::serve(
-                client,
-                peer,
-                local,
-                shared.clone(),
-                idle,
-                hold,
-            ));
+            tokio::spawn(super::h1::serve(client, peer, local, idle, hold));
         }
         Some(term) => {
             tokio::spawn(serve_tls(term, stream, peer, local, idle, hold));
@@ -164,5 +164,5 @@ async fn serve_tls(
         return;
     }
     let client = Client::Tls(Box::new(tls));
-    Box::pin(super::h1::serve(client, peer, local, shared, idle, hold)).await;
+    Box::pin(super::h1::serve(client, peer, local, idle, hold)).await;
 }

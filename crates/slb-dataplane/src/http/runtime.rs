@@ -223,17 +223,29 @@ impl Drop for HttpListenerRuntime {
     }
 }
 
-/// Closes backend connections idle for longer than [`BACKEND_POOL_IDLE_TIMEOUT`], until
-/// the listener is gone.
+/// Period of the sweeper's tick: spare HTTP/1.1 buffers unused for about this long are
+/// freed (`h1/spare.rs`).
+const SPARE_TRIM_PERIOD: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Until the listener is gone: closes backend connections idle for longer than
+/// [`BACKEND_POOL_IDLE_TIMEOUT`] (every quarter of it), and frees spare HTTP/1.1 buffers
+/// that no connection took for a [`SPARE_TRIM_PERIOD`] (on the worker thread the tick runs
+/// on; with one worker, the only one).
 async fn sweep_pool(shared: std::sync::Weak<HttpShared>) {
-    let mut tick = tokio::time::interval(BACKEND_POOL_IDLE_TIMEOUT / 4);
+    let mut tick = tokio::time::interval(SPARE_TRIM_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let pool_every = (BACKEND_POOL_IDLE_TIMEOUT / 4).as_millis() / SPARE_TRIM_PERIOD.as_millis();
+    let mut ticks: u128 = 0;
     loop {
         tick.tick().await;
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        shared.pool.sweep(BACKEND_POOL_IDLE_TIMEOUT);
+        super::h1::trim_spares(SPARE_TRIM_PERIOD);
+        ticks += 1;
+        if ticks.is_multiple_of(pool_every.max(1)) {
+            shared.pool.sweep(BACKEND_POOL_IDLE_TIMEOUT);
+        }
     }
 }
 

@@ -29,8 +29,16 @@ const RAW_READ_MAX: usize = 16 * 1024;
 /// A client socket, unregistered until it would block.
 pub(crate) struct ClientStream {
     state: State,
+    /// Bandwidth pacing and anti-DDoS metering, when the listener has either: one optional
+    /// box, as this struct is part of every idle connection's state.
+    limits: Option<Box<Limits>>,
+}
+
+/// What limits one client connection besides its socket.
+#[derive(Default)]
+struct Limits {
     /// The listener's bandwidth limit, if any.
-    pace: Option<Box<Pacer>>,
+    pace: Option<Pacer>,
     /// The instance's anti-DDoS meter: bytes read count in its inbound bit rate.
     ddos: Option<Arc<InstanceDdos>>,
 }
@@ -76,27 +84,32 @@ impl ClientStream {
     pub(crate) fn new(stream: StdTcpStream) -> Self {
         Self {
             state: State::Raw(stream),
-            pace: None,
-            ddos: None,
+            limits: None,
         }
     }
 
     /// Meters the bytes read from this client in the instance's anti-DDoS bit rate.
     pub(crate) fn metered(mut self, ddos: Option<Arc<InstanceDdos>>) -> Self {
-        self.ddos = ddos;
+        if ddos.is_some() {
+            self.limits.get_or_insert_default().ddos = ddos;
+        }
         self
     }
 
     /// Paces this connection by the listener's bandwidth limit (`None`: unlimited).
     pub(crate) fn paced(mut self, shaper: Option<Arc<Shaper>>) -> Self {
-        self.pace = shaper.map(|shaper| {
-            Box::new(Pacer {
+        if let Some(shaper) = shaper {
+            self.limits.get_or_insert_default().pace = Some(Pacer {
                 shaper,
                 read_wait: None,
                 write_wait: None,
-            })
-        });
+            });
+        }
         self
+    }
+
+    fn pacer(&mut self) -> Option<&mut Pacer> {
+        self.limits.as_mut().and_then(|l| l.pace.as_mut())
     }
 
     /// The registered stream (registering now if needed), for concurrent halves, upgrades
@@ -148,19 +161,19 @@ impl AsyncRead for ClientStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Some(p) = &mut this.pace {
+        if let Some(p) = this.pacer() {
             if !pause_over(&mut p.read_wait, cx) {
                 return Poll::Pending;
             }
         }
         let before = buf.filled().len();
         let r = this.read_now(cx, buf);
-        if let Poll::Ready(Ok(())) = &r {
+        if let (Poll::Ready(Ok(())), Some(l)) = (&r, this.limits.as_mut()) {
             let n = buf.filled().len() - before;
-            if let Some(p) = &mut this.pace {
+            if let Some(p) = &mut l.pace {
                 charge(&p.shaper, &mut p.read_wait, Direction::Up, n);
             }
-            if let Some(d) = &this.ddos {
+            if let Some(d) = &l.ddos {
                 d.bytes(n);
             }
         }
@@ -220,13 +233,13 @@ impl ClientStream {
         cx: &mut Context<'_>,
         write: impl FnOnce(&mut Self, &mut Context<'_>) -> Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
-        if let Some(p) = &mut self.pace {
+        if let Some(p) = self.pacer() {
             if !pause_over(&mut p.write_wait, cx) {
                 return Poll::Pending;
             }
         }
         let r = write(self, cx);
-        if let (Poll::Ready(Ok(n)), Some(p)) = (&r, &mut self.pace) {
+        if let (Poll::Ready(Ok(n)), Some(p)) = (&r, self.pacer()) {
             charge(&p.shaper, &mut p.write_wait, Direction::Down, *n);
         }
         r

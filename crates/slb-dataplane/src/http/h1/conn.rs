@@ -3,7 +3,6 @@
 //! request's exchange until the connection ends.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -13,7 +12,6 @@ use tokio::time::Instant;
 
 use super::super::connection::ConnHold;
 use super::super::error_page::raw_page;
-use super::super::HttpShared;
 use super::client::Client;
 use super::exchange::{exchange, Conn, Next};
 use super::head::{parse_request, HeadError, RequestHead};
@@ -67,27 +65,24 @@ pub(crate) fn serve(
     mut stream: Client,
     peer: SocketAddr,
     local: SocketAddr,
-    shared: Arc<HttpShared>,
     idle: Duration,
     hold: ConnHold,
 ) -> impl std::future::Future<Output = ()> + Send {
-    let mut c = Conn::new(shared, peer, local);
-    if c.shared.access_log.is_some() {
+    let mut c = Conn::new(hold, peer, local, idle);
+    if c.shared().access_log.is_some() {
         c.ssl = Some(Box::new(stream.ssl_info()));
     }
     async move {
-        // Held (not moved: a moved upvar would take its size twice) until the task ends.
-        let _ = &hold;
         let mut first = true;
         loop {
             if c.is_released() {
                 // Idle between requests without buffers: take them once bytes arrive.
-                let ready = stream.readable_until(Instant::now() + idle).await;
+                let ready = stream.readable_until(Instant::now() + c.idle()).await;
                 if !matches!(ready, Ok(Ok(true))) {
                     return;
                 }
             }
-            match Box::pin(request(&mut c, &mut stream, idle, first)).await {
+            match Box::pin(request(&mut c, &mut stream, first)).await {
                 Outcome::KeepAlive => {}
                 Outcome::Close => {
                     if stream.is_tls() {
@@ -104,10 +99,10 @@ pub(crate) fn serve(
                     let h2 = super::h2c::serve(
                         stream,
                         prefix,
-                        c.shared.clone(),
+                        c.shared().clone(),
                         c.peer,
                         c.local,
-                        idle,
+                        c.idle(),
                         ssl,
                     );
                     return Box::pin(h2).await;
@@ -126,13 +121,13 @@ pub(crate) fn serve(
 }
 
 /// Reads one request head and runs its exchange.
-async fn request(c: &mut Conn, stream: &mut Client, idle: Duration, first: bool) -> Outcome {
-    let deadline = Instant::now() + idle;
+async fn request(c: &mut Conn, stream: &mut Client, first: bool) -> Outcome {
+    let deadline = Instant::now() + c.idle();
     let head = match read_head(stream, &mut c.scratch().buf, deadline, first).await {
         HeadRead::Complete(head) => head,
         HeadRead::H2 => return Outcome::H2,
         HeadRead::Refused(e) => {
-            tracing::debug!(listener = %c.shared.key, peer = %c.peer, error = ?e, "request refused");
+            tracing::debug!(listener = %c.shared().key, peer = %c.peer, error = ?e, "request refused");
             return Outcome::Refuse(e.status());
         }
         HeadRead::TimedOut { partial: true } => return Outcome::Refuse(408),
@@ -182,7 +177,7 @@ async fn read_head(
 /// Answers `status` with the balancer's page and closes, draining what the client still
 /// sends for a moment so that it reads the page rather than a reset.
 async fn refuse(mut stream: Client, c: &Conn, status: u16) {
-    c.shared
+    c.shared()
         .http
         .count_status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
     if stream.write_all(&raw_page(status, "", true)).await.is_err() {

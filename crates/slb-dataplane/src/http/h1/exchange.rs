@@ -5,13 +5,14 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use http::{Method, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::super::access_log::{rfc3339_now, AccessLogEntry};
+use super::super::connection::ConnHold;
 use super::super::error_page::raw_page;
 use super::super::gzip::{self, GzipStream};
 use super::super::headers::{self, HeaderSource as _, Origin, X_FORWARDED_FOR};
@@ -29,7 +30,8 @@ use crate::spec::{StickySpec, DEFAULT_HTTP_REQUEST_TIMEOUT};
 
 /// Per client connection state, reused across its requests.
 pub(crate) struct Conn {
-    pub shared: Arc<HttpShared>,
+    /// The connection's place in the listener (and the listener's shared state).
+    hold: ConnHold,
     pub peer: SocketAddr,
     pub local: SocketAddr,
     /// The request buffers, `None` while the connection waits idle for its next request
@@ -39,19 +41,33 @@ pub(crate) struct Conn {
     scratch: Option<Box<Scratch>>,
     /// HTTPS with an access log: TLS version and cipher (boxed for the same reason).
     pub ssl: Option<Box<(String, String)>>,
+    /// The listener's idle timeout, in milliseconds (4 bytes rather than a `Duration`'s
+    /// 16: this struct is part of every idle connection's state).
+    idle_ms: u32,
 }
 
 impl Conn {
     /// Starts with a spare buffer set when the thread has one: a connection per request
     /// then costs no allocation for its buffers.
-    pub(crate) fn new(shared: Arc<HttpShared>, peer: SocketAddr, local: SocketAddr) -> Self {
+    pub(crate) fn new(hold: ConnHold, peer: SocketAddr, local: SocketAddr, idle: Duration) -> Self {
         Self {
-            shared,
+            hold,
             peer,
             local,
             scratch: Some(spare::take_or_new()),
             ssl: None,
+            idle_ms: u32::try_from(idle.as_millis()).unwrap_or(u32::MAX),
         }
+    }
+
+    /// The listener's shared state.
+    pub(crate) fn shared(&self) -> &Arc<HttpShared> {
+        self.hold.shared()
+    }
+
+    /// How long the connection may stay idle between requests, or take to send a head.
+    pub(crate) fn idle(&self) -> Duration {
+        Duration::from_millis(u64::from(self.idle_ms))
     }
 
     /// The buffers, taken from the spares (or new) if the connection had given them back.
@@ -121,7 +137,7 @@ struct Record {
 /// Serves one parsed request on `client` and says whether the connection goes on.
 pub(crate) async fn exchange(c: &mut Conn, client: &mut Client, head: RequestHead) -> Next {
     let start = Instant::now();
-    let time = c.shared.access_log.is_some().then(rfc3339_now);
+    let time = c.shared().access_log.is_some().then(rfc3339_now);
     let mut rec = Record::default();
     let next = run(c, client, &head, &mut rec).await;
     finish(c, &head, start, time, rec);
@@ -130,7 +146,7 @@ pub(crate) async fn exchange(c: &mut Conn, client: &mut Client, head: RequestHea
 
 /// Metrics and the access log line.
 fn finish(c: &Conn, head: &RequestHead, start: Instant, time: Option<String>, rec: Record) {
-    let shared = &c.shared;
+    let shared = &c.shared();
     let elapsed = start.elapsed();
     if rec.status != 0 {
         shared
@@ -218,7 +234,7 @@ async fn page(
 }
 
 async fn run(c: &mut Conn, client: &mut Client, head: &RequestHead, rec: &mut Record) -> Next {
-    let shared = c.shared.clone();
+    let shared = c.shared().clone();
     let s = scratch_in(&mut c.scratch);
     let snap = shared.snapshot.load_full();
     let spec = &snap.spec;

@@ -31,6 +31,7 @@ pub(crate) use client::{ssl_info, Client, ClientStream};
 pub(crate) use conn::serve;
 pub(crate) use h2c::serve as serve_h2;
 pub(crate) use pool::Pool;
+pub(crate) use spare::trim as trim_spares;
 pub(crate) use upload::prepare as prepare_upload;
 pub(crate) use upstream::{send as send_upstream, SendError, UpstreamBody};
 pub(crate) use write::map_request_head;

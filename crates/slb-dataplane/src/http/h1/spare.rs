@@ -5,9 +5,12 @@
 //! buffers around every keep-alive request cost measurable CPU, though; a small per-thread
 //! stack of spare sets gives a connection that wakes up the buffers another one just gave
 //! back, without touching the allocator. The stack is bounded, so what it holds is at most
-//! [`MAX_SPARE`] sets per worker thread whatever the number of idle connections.
+//! [`MAX_SPARE`] sets per worker thread whatever the number of idle connections, and
+//! [`trim`] frees the sets no connection needed since its previous call, so a node that
+//! goes quiet gives the stack back too.
 
 use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
@@ -25,11 +28,26 @@ pub(crate) struct Scratch {
     pub resp_head: Vec<u8>,
 }
 
-thread_local! {
+/// One thread's spare sets, most recently given last.
+struct Spares {
     // Boxed: a connection holds its set as a `Box` (so that an idle one holds one null
     // pointer), and the stack passes those boxes on without allocating.
     #[allow(clippy::vec_box)]
-    static SPARE: RefCell<Vec<Box<Scratch>>> = const { RefCell::new(Vec::new()) };
+    sets: Vec<Box<Scratch>>,
+    /// The fewest sets held since the last [`trim`]: the bottom `low` sets went unused.
+    low: usize,
+    /// When [`trim`] last ran on this thread.
+    trimmed: Option<Instant>,
+}
+
+thread_local! {
+    static SPARE: RefCell<Spares> = const {
+        RefCell::new(Spares {
+            sets: Vec::new(),
+            low: 0,
+            trimmed: None,
+        })
+    };
 }
 
 /// Capacity of a new set's client read buffer: a request head usually fits.
@@ -37,7 +55,11 @@ const FIRST_READ: usize = 8 * 1024;
 
 /// A set given back earlier on this thread, if any (all four emptied, capacity kept).
 pub(crate) fn take() -> Option<Box<Scratch>> {
-    SPARE.with_borrow_mut(Vec::pop)
+    SPARE.with_borrow_mut(|spare| {
+        let s = spare.sets.pop();
+        spare.low = spare.low.min(spare.sets.len());
+        s
+    })
 }
 
 /// A spare set, or a new one.
@@ -57,10 +79,38 @@ pub(crate) fn give(mut s: Box<Scratch>) {
     s.up_head.clear();
     s.resp_head.clear();
     SPARE.with_borrow_mut(|spare| {
-        if spare.len() < MAX_SPARE {
-            spare.push(s);
+        if spare.sets.len() < MAX_SPARE {
+            spare.sets.push(s);
         }
     });
+}
+
+/// Frees this thread's sets that no connection took since the previous trim (a low-water
+/// mark: those at the bottom of the stack), unless that trim was less than about `period`
+/// ago (every HTTP listener's sweeper calls this, and only one per period should count).
+/// A stack that traffic keeps using stays; one left from a burst goes within two periods.
+pub(crate) fn trim(period: Duration) {
+    let unused: Vec<Box<Scratch>> = SPARE.with_borrow_mut(|spare| {
+        let now = Instant::now();
+        if spare
+            .trimmed
+            .is_some_and(|t| now.duration_since(t) < period - period / 8)
+        {
+            return Vec::new();
+        }
+        spare.trimmed = Some(now);
+        let n = spare.low.min(spare.sets.len());
+        let freed = spare.sets.drain(..n).collect();
+        spare.low = spare.sets.len();
+        freed
+    });
+    drop(unused);
+}
+
+/// Sets this thread holds.
+#[cfg(test)]
+fn held() -> usize {
+    SPARE.with_borrow(|spare| spare.sets.len())
 }
 
 #[cfg(test)]
@@ -105,5 +155,38 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, MAX_SPARE);
+    }
+
+    #[test]
+    fn trim_frees_the_sets_unused_since_the_last_trim() {
+        let trim = || trim(Duration::ZERO);
+        while take().is_some() {}
+        trim();
+        for _ in 0..10 {
+            give(Box::default());
+        }
+        trim();
+        assert_eq!(held(), 10, "given since the last trim: kept");
+        // Traffic takes three and gives them back: seven stayed at the bottom unused.
+        let taken: Vec<_> = (0..3).map(|_| take().unwrap()).collect();
+        taken.into_iter().for_each(give);
+        trim();
+        assert_eq!(held(), 3, "the seven unused sets are freed");
+        trim();
+        assert_eq!(held(), 0, "a quiet thread gives back the rest");
+    }
+
+    #[test]
+    fn trims_closer_than_the_period_do_nothing() {
+        while take().is_some() {}
+        super::trim(Duration::from_secs(3600));
+        give(Box::default());
+        super::trim(Duration::from_secs(3600));
+        super::trim(Duration::from_secs(3600));
+        assert_eq!(
+            held(),
+            1,
+            "one trim per period: the set given after it stays"
+        );
     }
 }
