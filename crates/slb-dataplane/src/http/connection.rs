@@ -24,6 +24,17 @@ pub(crate) struct ConnHold {
 }
 
 impl ConnHold {
+    /// Counts a new connection (total and active) until the hold is dropped.
+    fn new(shared: &Arc<HttpShared>) -> Self {
+        let m = &shared.metrics;
+        m.connections_total.fetch_add(1, Ordering::Relaxed);
+        m.active_connections.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: shared.clone(),
+            _slot: None,
+        }
+    }
+
     /// The listener's shared state.
     pub(crate) fn shared(&self) -> &Arc<HttpShared> {
         &self.shared
@@ -46,13 +57,7 @@ pub(crate) fn start(
     bound: Option<SocketAddr>,
     shared: &Arc<HttpShared>,
 ) {
-    let m = &shared.metrics;
-    m.connections_total.fetch_add(1, Ordering::Relaxed);
-    m.active_connections.fetch_add(1, Ordering::Relaxed);
-    let mut hold = ConnHold {
-        shared: shared.clone(),
-        _slot: None,
-    };
+    let mut hold = ConnHold::new(shared);
     let Some(local) = bound.or_else(|| stream.local_addr().ok()) else {
         return;
     };
@@ -62,23 +67,24 @@ pub(crate) fn start(
         }
     }
     let Some(idle) = acl_and_idle(shared, peer) else {
-        m.acl_denied.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.acl_denied.fetch_add(1, Ordering::Relaxed);
         return;
     };
+    let tls = shared.tls.load_full();
     // Over the instance's capacity: plain HTTP gets a 503 page, HTTPS is closed before
     // any TLS work.
     if let Some(limiter) = shared.limiter.load_full() {
         match limiter.admit() {
             Ok(slot) => hold._slot = Some(slot),
             Err(_) => {
-                if shared.tls.load().is_none() {
+                if tls.is_none() {
                     tokio::spawn(busy(stream, hold));
                 }
                 return;
             }
         }
     }
-    match shared.tls.load_full() {
+    match tls {
         None => {
             let client = Client::Plain(stream);
             tokio::spawn(super::h1::serve(client, peer, local, idle, hold));
@@ -131,20 +137,17 @@ async fn serve_tls(
     let handshake = super::tls_accept::handshake(&term, stream);
     let tls = match tokio::time::timeout(idle, handshake).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
+        failed => {
             shared
                 .http
                 .tls_handshake_failures
                 .fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(listener = %shared.key, %peer, error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            shared
-                .http
-                .tls_handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(listener = %shared.key, %peer, "TLS handshake timed out");
+            match failed {
+                Ok(Err(e)) => {
+                    tracing::debug!(listener = %shared.key, %peer, error = %e, "TLS handshake failed")
+                }
+                _ => tracing::debug!(listener = %shared.key, %peer, "TLS handshake timed out"),
+            }
             return;
         }
     };
@@ -158,10 +161,9 @@ async fn serve_tls(
     if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
         let _ = tls.get_ref().0.set_nodelay(true);
         let ssl = super::h1::ssl_info(tls.get_ref().1);
+        // `hold` lives until this function returns, after the connection.
         let h2 = super::h1::serve_h2(tls, bytes::Bytes::new(), shared, peer, local, idle, ssl);
-        Box::pin(h2).await;
-        drop(hold);
-        return;
+        return Box::pin(h2).await;
     }
     let client = Client::Tls(Box::new(tls));
     Box::pin(super::h1::serve(client, peer, local, idle, hold)).await;

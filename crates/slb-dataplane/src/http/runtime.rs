@@ -234,16 +234,15 @@ const SPARE_TRIM_PERIOD: std::time::Duration = std::time::Duration::from_millis(
 async fn sweep_pool(shared: std::sync::Weak<HttpShared>) {
     let mut tick = tokio::time::interval(SPARE_TRIM_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let pool_every = (BACKEND_POOL_IDLE_TIMEOUT / 4).as_millis() / SPARE_TRIM_PERIOD.as_millis();
-    let mut ticks: u128 = 0;
+    let mut pool_swept = tokio::time::Instant::now();
     loop {
         tick.tick().await;
         let Some(shared) = shared.upgrade() else {
             return;
         };
         super::h1::trim_spares(SPARE_TRIM_PERIOD);
-        ticks += 1;
-        if ticks.is_multiple_of(pool_every.max(1)) {
+        if pool_swept.elapsed() >= BACKEND_POOL_IDLE_TIMEOUT / 4 {
+            pool_swept = tokio::time::Instant::now();
             shared.pool.sweep(BACKEND_POOL_IDLE_TIMEOUT);
         }
     }

@@ -22,20 +22,57 @@ thread_local! {
     static SPARE: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A buffer of [`RELAY_BUFFER_SIZE`] bytes borrowed from this thread's spares (or new),
+/// given back when dropped.
+pub(crate) struct Lent(Option<Box<[u8]>>);
+
+impl Lent {
+    pub(crate) fn take() -> Self {
+        Self(Some(take()))
+    }
+}
+
+impl std::ops::Deref for Lent {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl std::ops::DerefMut for Lent {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.0.as_deref_mut().unwrap_or_default()
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(b) = self.0.take() {
+            give(b);
+        }
+    }
+}
+
 /// A buffer of [`RELAY_BUFFER_SIZE`] bytes: a spare one, or a new one.
-pub(crate) fn take() -> Box<[u8]> {
+fn take() -> Box<[u8]> {
     SPARE
         .with_borrow_mut(Vec::pop)
         .unwrap_or_else(|| vec![0u8; RELAY_BUFFER_SIZE].into_boxed_slice())
 }
 
 /// Keeps `buf` for the next [`take`] on this thread, or frees it when the stack is full.
-pub(crate) fn give(buf: Box<[u8]>) {
+fn give(buf: Box<[u8]>) {
     SPARE.with_borrow_mut(|spare| {
         if spare.len() < MAX_SPARE {
             spare.push(buf);
         }
     });
+}
+
+/// Frees this thread's spares.
+#[cfg(test)]
+pub(crate) fn clear() {
+    SPARE.with_borrow_mut(Vec::clear);
 }
 
 /// Buffers this thread holds in reserve.

@@ -122,19 +122,35 @@ pub(crate) async fn relay(
             &activity,
             down_pace,
         );
-        return tokio::select! {
-            r = async { tokio::try_join!(up, down) } => match r {
-                Ok(_) => RelayEnd::Finished,
-                Err(e) => RelayEnd::Error(e),
-            },
-            () = activity.idle(idle_timeout) => RelayEnd::Idle,
-            () = closed => RelayEnd::Closed,
-        };
+        return until_end(
+            async { tokio::try_join!(up, down) },
+            &activity,
+            idle_timeout,
+            closed,
+        )
+        .await;
     }
     let up = copy_half(&client, &backend, &metrics.bytes_in, &activity, up_pace);
     let down = copy_half(&backend, &client, &metrics.bytes_out, &activity, down_pace);
+    until_end(
+        async { tokio::try_join!(up, down) },
+        &activity,
+        idle_timeout,
+        closed,
+    )
+    .await
+}
+
+/// Runs both directions (`both`) until they end, the connection is idle for
+/// `idle_timeout`, or `closed` resolves.
+async fn until_end(
+    both: impl Future<Output = io::Result<((), ())>>,
+    activity: &Activity,
+    idle_timeout: Duration,
+    closed: impl Future<Output = ()>,
+) -> RelayEnd {
     tokio::select! {
-        r = async { tokio::try_join!(up, down) } => match r {
+        r = both => match r {
             Ok(_) => RelayEnd::Finished,
             Err(e) => RelayEnd::Error(e),
         },
@@ -148,7 +164,9 @@ pub(crate) async fn relay(
 ///
 /// `try_read`/`try_write` rather than `AsyncRead`: tokio's `poll_read` forgets a socket's
 /// readiness after any read shorter than the buffer, so nearly every chunk would cost an
-/// `epoll_wait` round trip; here only `EAGAIN` does, as in HAProxy's loop.
+/// `epoll_wait` round trip; here only `EAGAIN` does, as in HAProxy's loop. The buffer is
+/// borrowed once the socket is readable and goes back when a read would block, so a
+/// direction waiting for bytes holds none.
 async fn copy_half(
     src: &TcpStream,
     dst: &TcpStream,
@@ -156,48 +174,26 @@ async fn copy_half(
     activity: &Activity,
     hooks: ChunkHooks<'_>,
 ) -> io::Result<()> {
-    let mut buf: Option<Box<[u8]>> = None;
-    let result = loop {
-        let n = loop {
-            let b = buf.get_or_insert_with(buffers::take);
-            match src.try_read(b) {
-                Ok(n) => break Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // Nothing to read: the buffer is empty, lend it back while waiting.
-                    if let Some(b) = buf.take() {
-                        buffers::give(b);
-                    }
-                    if let Err(e) = src.readable().await {
-                        break Err(e);
-                    }
-                }
-                Err(e) => break Err(e),
-            }
-        };
-        let n = match n {
+    loop {
+        // Answered from tokio's cached readiness while the socket is known to be readable.
+        src.readable().await?;
+        let mut buf = buffers::Lent::take();
+        let n = match src.try_read(&mut buf) {
             Ok(n) => n,
-            Err(e) => break Err(e),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
         };
         if n == 0 {
             // The peer may already be gone; the other direction reports that.
             let _ = socket2::SockRef::from(dst).shutdown(std::net::Shutdown::Write);
-            break Ok(());
+            return Ok(());
         }
         activity.touch();
         hooks.after_read(n).await;
-        let Some(data) = buf.as_deref() else {
-            unreachable!("a read just filled the buffer")
-        };
-        if let Err(e) = write_all(dst, &data[..n]).await {
-            break Err(e);
-        }
+        write_all(dst, &buf[..n]).await?;
         counter.fetch_add(n as u64, Ordering::Relaxed);
         activity.touch();
-    };
-    if let Some(b) = buf {
-        buffers::give(b);
     }
-    result
 }
 
 /// Writes all of `data`, waiting for room only when the socket's buffer is full.
@@ -376,9 +372,7 @@ mod tests {
     /// spares once the exchange was over, while the connection stays open.
     #[tokio::test]
     async fn an_idle_relay_holds_no_buffer() {
-        while buffers::spare_len() > 0 {
-            let _ = buffers::take();
-        }
+        buffers::clear();
         let (mut client, proxy_client) = pair().await;
         let (proxy_backend, mut backend) = pair().await;
         let metrics = ListenerMetrics::default();

@@ -309,7 +309,7 @@ impl Client {
     /// own buffers anyway).
     ///
     /// This future is part of every idle connection's state, so it is kept to a reference
-    /// and the timer (120 bytes): the socket's readiness is polled directly, with no waiter
+    /// and the timer (128 bytes): the socket's readiness is polled directly, with no waiter
     /// node as `TcpStream::readable` would keep, and no async fn state around it.
     pub(crate) fn readable_until(
         &mut self,

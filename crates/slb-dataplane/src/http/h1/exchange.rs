@@ -81,6 +81,11 @@ impl Conn {
         if self.scratch.as_ref().is_some_and(|s| !s.buf.is_empty()) {
             return;
         }
+        self.give_back();
+    }
+
+    /// Moves the buffers (if held) to this thread's spares.
+    fn give_back(&mut self) {
         if let Some(s) = self.scratch.take() {
             spare::give(s);
         }
@@ -101,9 +106,7 @@ fn scratch_in(slot: &mut Option<Box<Scratch>>) -> &mut Scratch {
 impl Drop for Conn {
     /// A closing connection's buffers go to the spares too.
     fn drop(&mut self) {
-        if let Some(s) = self.scratch.take() {
-            spare::give(s);
-        }
+        self.give_back();
     }
 }
 
