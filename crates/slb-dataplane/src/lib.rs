@@ -25,6 +25,7 @@ pub mod metrics;
 mod persistence;
 mod shaper;
 mod snapshot;
+mod spares;
 pub mod spec;
 mod tcp;
 mod udp;

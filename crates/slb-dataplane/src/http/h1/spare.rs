@@ -10,9 +10,11 @@
 //! goes quiet gives the stack back too.
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
+
+use crate::spares::SpareStack;
 
 /// Most sets a thread keeps: about as many as connections are busy at once on a worker
 /// under load; beyond that a released set is freed.
@@ -28,26 +30,10 @@ pub(crate) struct Scratch {
     pub resp_head: Vec<u8>,
 }
 
-/// One thread's spare sets, most recently given last.
-struct Spares {
+thread_local! {
     // Boxed: a connection holds its set as a `Box` (so that an idle one holds one null
     // pointer), and the stack passes those boxes on without allocating.
-    #[allow(clippy::vec_box)]
-    sets: Vec<Box<Scratch>>,
-    /// The fewest sets held since the last [`trim`]: the bottom `low` sets went unused.
-    low: usize,
-    /// When [`trim`] last ran on this thread.
-    trimmed: Option<Instant>,
-}
-
-thread_local! {
-    static SPARE: RefCell<Spares> = const {
-        RefCell::new(Spares {
-            sets: Vec::new(),
-            low: 0,
-            trimmed: None,
-        })
-    };
+    static SPARE: RefCell<SpareStack<Box<Scratch>>> = const { RefCell::new(SpareStack::new(MAX_SPARE)) };
 }
 
 /// Capacity of a new set's client read buffer: a request head usually fits.
@@ -55,11 +41,7 @@ const FIRST_READ: usize = 8 * 1024;
 
 /// A set given back earlier on this thread, if any (all four emptied, capacity kept).
 pub(crate) fn take() -> Option<Box<Scratch>> {
-    SPARE.with_borrow_mut(|spare| {
-        let s = spare.sets.pop();
-        spare.low = spare.low.min(spare.sets.len());
-        s
-    })
+    SPARE.with_borrow_mut(SpareStack::take)
 }
 
 /// A spare set, or a new one.
@@ -78,39 +60,19 @@ pub(crate) fn give(mut s: Box<Scratch>) {
     s.rbuf.clear();
     s.up_head.clear();
     s.resp_head.clear();
-    SPARE.with_borrow_mut(|spare| {
-        if spare.sets.len() < MAX_SPARE {
-            spare.sets.push(s);
-        }
-    });
+    SPARE.with_borrow_mut(|spare| spare.give(s));
 }
 
-/// Frees this thread's sets that no connection took since the previous trim (a low-water
-/// mark: those at the bottom of the stack), unless that trim was less than about `period`
-/// ago (every HTTP listener's sweeper calls this, and only one per period should count).
-/// A stack that traffic keeps using stays; one left from a burst goes within two periods.
+/// Frees this thread's sets that no connection took since the previous trim, at most once
+/// per `period` ([`SpareStack::trim`]; every HTTP listener's sweeper calls this).
 pub(crate) fn trim(period: Duration) {
-    let unused: Vec<Box<Scratch>> = SPARE.with_borrow_mut(|spare| {
-        let now = Instant::now();
-        if spare
-            .trimmed
-            .is_some_and(|t| now.duration_since(t) < period - period / 8)
-        {
-            return Vec::new();
-        }
-        spare.trimmed = Some(now);
-        let n = spare.low.min(spare.sets.len());
-        let freed = spare.sets.drain(..n).collect();
-        spare.low = spare.sets.len();
-        freed
-    });
-    drop(unused);
+    SPARE.with_borrow_mut(|spare| spare.trim(period));
 }
 
 /// Sets this thread holds.
 #[cfg(test)]
 fn held() -> usize {
-    SPARE.with_borrow(|spare| spare.sets.len())
+    SPARE.with_borrow(SpareStack::len)
 }
 
 #[cfg(test)]
