@@ -25,7 +25,7 @@ use crate::health::{spawn_probe, ProbeHandle};
 use crate::metrics::{HttpMetrics, ListenerMetrics};
 use crate::spec::{HttpListenerSpec, ListenerKey};
 use crate::tcp::accept::ACCEPT_ERROR_BACKOFF;
-use crate::tcp::bind::bind_socket;
+use crate::tcp::bind::{bind_socket, defer_accept};
 
 /// What the accept loop, connections and reports share.
 pub(crate) struct HttpShared {
@@ -248,6 +248,11 @@ async fn sweep_pool(shared: std::sync::Weak<HttpShared>) {
     }
 }
 
+/// How long the kernel holds back a connection that has sent nothing (`TCP_DEFER_ACCEPT`,
+/// rounded up to its SYN-ACK retransmission times): one second, as nginx and HAProxy set.
+/// After it the connection is accepted and the listener's own header timeout applies.
+const DEFER_ACCEPT_SECS: u32 = 1;
+
 /// A listening socket in the reactor, accepted from by [`accept_loop`].
 // `AsyncFd::new` is deprecated because a caller could close the descriptor while it is
 // registered; here the `Socket` is owned by the `AsyncFd` and only dropped with it (which
@@ -255,7 +260,14 @@ async fn sweep_pool(shared: std::sync::Weak<HttpShared>) {
 // `unsafe fn`, which this workspace forbids.
 #[allow(deprecated)]
 fn bind_listener(addr: SocketAddr) -> Result<AsyncFd<Socket>, DataPlaneError> {
-    AsyncFd::new(bind_socket(addr)?).map_err(|source| DataPlaneError::Bind { addr, source })
+    let socket = bind_socket(addr)?;
+    // HTTP and TLS clients speak first. Without it the listener wakes for the handshake,
+    // finds no request yet and registers the connection to wait for it; with it, one
+    // wake-up per connection and the request is already there. Not fatal if refused.
+    if let Err(e) = defer_accept(&socket, DEFER_ACCEPT_SECS) {
+        tracing::debug!(%addr, error = %e, "TCP_DEFER_ACCEPT not set");
+    }
+    AsyncFd::new(socket).map_err(|source| DataPlaneError::Bind { addr, source })
 }
 
 fn listener_addr(listener: &AsyncFd<Socket>) -> Option<SocketAddr> {
@@ -300,5 +312,41 @@ async fn accept_loop(listener: AsyncFd<Socket>, shared: Arc<HttpShared>) {
             tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
         }
         tokio::task::consume_budget().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A connection that has sent nothing is not handed to `accept` (no wake-up, no task,
+    /// no registration); its first bytes make it acceptable.
+    #[tokio::test]
+    async fn listener_accepts_only_once_the_client_has_spoken() {
+        let listener = bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener_addr(&listener).unwrap();
+        let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let early = listener.get_ref().accept4(flags);
+        assert!(
+            matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "accepted before any byte: {early:?}"
+        );
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let accepted = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let mut guard = listener.readable().await.unwrap();
+                if let Ok(r) = guard.try_io(|fd| fd.get_ref().accept4(flags)) {
+                    return r;
+                }
+            }
+        })
+        .await
+        .expect("not accepted after the request was sent");
+        assert!(accepted.is_ok(), "{accepted:?}");
     }
 }

@@ -29,3 +29,24 @@ pub(crate) fn bind_socket(addr: SocketAddr) -> Result<Socket, DataPlaneError> {
     socket.listen(LISTEN_BACKLOG).map_err(err)?;
     Ok(socket)
 }
+
+use nix::{setsockopt_impl, sockopt_impl};
+
+sockopt_impl!(
+    /// `TCP_DEFER_ACCEPT`: seconds the kernel holds a new connection back from `accept`
+    /// until its first data arrives.
+    DeferAccept,
+    SetOnly,
+    libc::IPPROTO_TCP,
+    libc::TCP_DEFER_ACCEPT,
+    u32
+);
+
+/// Holds connections back from `accept` until the client has sent its first bytes (or
+/// `secs` passed), for listeners whose clients speak first (HTTP, TLS): the proxy then
+/// wakes once per connection, with the request already readable, instead of once for the
+/// handshake and again for the request (nginx `listen ... deferred`, HAProxy
+/// `defer-accept`). After `secs` the kernel hands the connection over anyway.
+pub(crate) fn defer_accept(socket: &Socket, secs: u32) -> std::io::Result<()> {
+    nix::sys::socket::setsockopt(socket, DeferAccept, &secs).map_err(std::io::Error::from)
+}
