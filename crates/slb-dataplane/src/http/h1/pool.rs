@@ -34,9 +34,14 @@ pub(crate) struct Pool {
 
 impl Pool {
     /// A live idle connection to `addr`, or a new one (connect timeout
-    /// [`BACKEND_CONNECT_TIMEOUT`]).
-    pub(crate) async fn checkout(&self, addr: SocketAddr) -> std::io::Result<Upstream> {
-        if let Some(stream) = self.take_idle(addr) {
+    /// [`BACKEND_CONNECT_TIMEOUT`]). `now` is the caller's recent clock reading (the
+    /// request's start), which ages the idle connections.
+    pub(crate) async fn checkout(
+        &self,
+        addr: SocketAddr,
+        now: Instant,
+    ) -> std::io::Result<Upstream> {
+        if let Some(stream) = self.take_idle(addr, now) {
             return Ok(Upstream {
                 stream,
                 addr,
@@ -61,23 +66,25 @@ impl Pool {
         })
     }
 
-    fn take_idle(&self, addr: SocketAddr) -> Option<TcpStream> {
+    fn take_idle(&self, addr: SocketAddr, now: Instant) -> Option<TcpStream> {
         let mut idle = lock(&self.idle);
         let list = idle.get_mut(&addr)?;
         while let Some((stream, since)) = list.pop() {
-            if since.elapsed() < BACKEND_POOL_IDLE_TIMEOUT && is_quiet(&stream) {
+            if now.saturating_duration_since(since) < BACKEND_POOL_IDLE_TIMEOUT && is_quiet(&stream)
+            {
                 return Some(stream);
             }
         }
         None
     }
 
-    /// Returns a connection whose last response ended cleanly.
-    pub(crate) fn put(&self, up: Upstream) {
+    /// Returns a connection whose last response ended cleanly; its idle time counts from
+    /// `since` (the request's start: a little early, so it is closed a little early).
+    pub(crate) fn put(&self, up: Upstream, since: Instant) {
         let mut idle = lock(&self.idle);
         let list = idle.entry(up.addr).or_default();
         if list.len() < MAX_IDLE_PER_BACKEND {
-            list.push((up.stream, Instant::now()));
+            list.push((up.stream, since));
         }
     }
 
@@ -116,22 +123,45 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let pool = Pool::default();
-        let a = pool.checkout(addr).await.unwrap();
+        let a = pool.checkout(addr, Instant::now()).await.unwrap();
         assert!(!a.reused);
         let (mut server_side, _) = l.accept().await.unwrap();
-        pool.put(a);
+        pool.put(a, Instant::now());
         assert_eq!(pool.idle_count(), 1);
-        let b = pool.checkout(addr).await.unwrap();
+        let b = pool.checkout(addr, Instant::now()).await.unwrap();
         assert!(b.reused, "a live idle connection is reused");
-        pool.put(b);
+        pool.put(b, Instant::now());
         // The backend closes the idle connection: the pool must not hand it out.
         server_side.shutdown().await.unwrap();
         drop(server_side);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let c = pool.checkout(addr).await.unwrap();
+        let c = pool.checkout(addr, Instant::now()).await.unwrap();
         assert!(!c.reused, "a closed idle connection is discarded");
-        pool.put(c);
+        pool.put(c, Instant::now());
         pool.sweep(Duration::ZERO);
+        assert_eq!(pool.idle_count(), 0);
+    }
+
+    /// Idle age is counted from the time the caller gives (the request's start), not read
+    /// again: a connection put longer than the idle timeout before `now` is not reused.
+    #[tokio::test]
+    async fn ages_idle_connections_by_the_given_times() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let pool = Pool::default();
+        let t0 = Instant::now();
+        let a = pool.checkout(addr, t0).await.unwrap();
+        let _server_side = l.accept().await.unwrap();
+        pool.put(a, t0);
+        let just_fresh = t0 + BACKEND_POOL_IDLE_TIMEOUT - Duration::from_millis(1);
+        let b = pool.checkout(addr, just_fresh).await.unwrap();
+        assert!(b.reused, "idle for less than the timeout");
+        pool.put(b, t0);
+        let c = pool
+            .checkout(addr, t0 + BACKEND_POOL_IDLE_TIMEOUT)
+            .await
+            .unwrap();
+        assert!(!c.reused, "idle for the whole timeout");
         assert_eq!(pool.idle_count(), 0);
     }
 }

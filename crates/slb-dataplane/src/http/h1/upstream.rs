@@ -184,7 +184,7 @@ pub(crate) async fn send(
         let up = if fresh {
             Pool::connect(addr).await
         } else {
-            pool.checkout(addr).await
+            pool.checkout(addr, std::time::Instant::now()).await
         };
         let up = up.map_err(SendError::Connect)?;
         let reused = up.reused;
@@ -236,7 +236,7 @@ fn respond(
     let decode = match (whole, resp.framing) {
         (Some(data), _) => {
             if reusable && wire.clean(head_len) {
-                pool.put(wire.up);
+                pool.put(wire.up, std::time::Instant::now());
             }
             let inner = if data.is_empty() {
                 Inner::Done
@@ -388,7 +388,7 @@ impl Body for UpstreamBody {
                 if last {
                     if let Inner::Stream(s) = std::mem::replace(&mut this.0, Inner::Done) {
                         if s.reusable && s.wire.clean(s.head_len) {
-                            s.pool.put(s.wire.up);
+                            s.pool.put(s.wire.up, std::time::Instant::now());
                         }
                     }
                 }
