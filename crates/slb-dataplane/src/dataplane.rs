@@ -63,6 +63,8 @@ struct Inner {
     limiters: std::sync::Mutex<BTreeMap<String, Arc<InstanceLimiter>>>,
     /// Anti-DDoS state per instance, shared by its listeners.
     ddos: std::sync::Mutex<BTreeMap<String, Arc<InstanceDdos>>>,
+    /// Trims spare buffers; started by the first `apply` or `apply_http`.
+    housekeeping: crate::housekeeping::Housekeeping,
 }
 
 impl DataPlane {
@@ -127,6 +129,7 @@ impl DataPlane {
         &self,
         specs: Vec<HttpListenerSpec>,
     ) -> Vec<(ListenerKey, Result<(), DataPlaneError>)> {
+        self.inner.housekeeping.ensure_started();
         let mut runtimes = self.inner.http_runtimes.lock().await;
         let mut results: Vec<Option<(ListenerKey, Result<(), DataPlaneError>)>> =
             Vec::with_capacity(specs.len());
@@ -196,6 +199,7 @@ impl DataPlane {
         &self,
         specs: Vec<ListenerSpec>,
     ) -> Vec<(ListenerKey, Result<(), DataPlaneError>)> {
+        self.inner.housekeeping.ensure_started();
         let mut runtimes = self.inner.runtimes.lock().await;
         let mut results: Vec<Option<(ListenerKey, Result<(), DataPlaneError>)>> =
             Vec::with_capacity(specs.len());

@@ -18,6 +18,7 @@ mod dataplane;
 pub mod ddos;
 mod error;
 mod health;
+mod housekeeping;
 pub mod http;
 mod limits;
 mod listener;

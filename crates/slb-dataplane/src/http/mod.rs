@@ -25,6 +25,7 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 
 pub use error_page::SERVER_NAME;
+pub(crate) use h1::trim_spares;
 pub use proxy::MAX_HTTP_ATTEMPTS;
 pub(crate) use runtime::{HttpListenerRuntime, HttpShared};
 pub use sticky::{INSERT_COOKIE_NAME, MAX_SERVER_COOKIES};

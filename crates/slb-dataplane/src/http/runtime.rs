@@ -223,34 +223,25 @@ impl Drop for HttpListenerRuntime {
     }
 }
 
-/// Period of the sweeper's tick: spare HTTP/1.1 buffers unused for about this long are
-/// freed (`h1/spare.rs`).
-const SPARE_TRIM_PERIOD: std::time::Duration = std::time::Duration::from_millis(500);
-
 /// Until the listener is gone: closes backend connections idle for longer than
-/// [`BACKEND_POOL_IDLE_TIMEOUT`] (every quarter of it), and frees spare HTTP/1.1 buffers
-/// that no connection took for a [`SPARE_TRIM_PERIOD`] (on the worker thread the tick runs
-/// on; with one worker, the only one).
+/// [`BACKEND_POOL_IDLE_TIMEOUT`], every quarter of it. (Spare buffers are trimmed by the
+/// data plane's one housekeeping task, `housekeeping.rs`.)
 async fn sweep_pool(shared: std::sync::Weak<HttpShared>) {
-    let mut tick = tokio::time::interval(SPARE_TRIM_PERIOD);
+    let mut tick = tokio::time::interval(BACKEND_POOL_IDLE_TIMEOUT / 4);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut pool_swept = tokio::time::Instant::now();
     loop {
         tick.tick().await;
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        super::h1::trim_spares(SPARE_TRIM_PERIOD);
-        if pool_swept.elapsed() >= BACKEND_POOL_IDLE_TIMEOUT / 4 {
-            pool_swept = tokio::time::Instant::now();
-            shared.pool.sweep(BACKEND_POOL_IDLE_TIMEOUT);
-        }
+        shared.pool.sweep(BACKEND_POOL_IDLE_TIMEOUT);
     }
 }
 
 /// How long the kernel holds back a connection that has sent nothing (`TCP_DEFER_ACCEPT`,
-/// rounded up to its SYN-ACK retransmission times): one second, as nginx and HAProxy set.
-/// After it the connection is accepted and the listener's own header timeout applies.
+/// rounded up to its SYN-ACK retransmission times). Short, so that a silent client still
+/// reaches `accept` soon and meets the listener's own header timeout, anti-DDoS and
+/// connection accounting instead of waiting unseen in the kernel.
 const DEFER_ACCEPT_SECS: u32 = 1;
 
 /// A listening socket in the reactor, accepted from by [`accept_loop`].

@@ -66,6 +66,12 @@ fn give(buf: Box<[u8]>) {
     SPARE.with_borrow_mut(|spare| spare.give(buf));
 }
 
+/// Frees this thread's buffers that no relay took since the previous trim, at most once
+/// per `period` ([`SpareStack::trim`]; called by the data plane's housekeeping task).
+pub(crate) fn trim(period: std::time::Duration) {
+    SPARE.with_borrow_mut(|spare| spare.trim(period));
+}
+
 /// Frees this thread's spares.
 #[cfg(test)]
 pub(crate) fn clear() {

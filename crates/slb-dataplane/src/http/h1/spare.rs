@@ -64,7 +64,7 @@ pub(crate) fn give(mut s: Box<Scratch>) {
 }
 
 /// Frees this thread's sets that no connection took since the previous trim, at most once
-/// per `period` ([`SpareStack::trim`]; every HTTP listener's sweeper calls this).
+/// per `period` ([`SpareStack::trim`]; called by the data plane's housekeeping task).
 pub(crate) fn trim(period: Duration) {
     SPARE.with_borrow_mut(|spare| spare.trim(period));
 }
