@@ -85,7 +85,7 @@ pub(crate) fn handle(
         let snap = ctx.shared.snapshot.load_full();
         // Boxed: the forwarding state is large, and hyper moves this future a few times before
         // its task first polls it.
-        let (resp, guard) = Box::pin(proxy(&ctx, &snap, &req, body, host, &mut entry)).await;
+        let (resp, guard) = Box::pin(proxy(&ctx, &snap, &req, body, host, start, &mut entry)).await;
         ctx.shared.http.count_status(resp.status());
         if let Some(e) = entry.as_mut() {
             e.status = resp.status().as_u16();
@@ -129,6 +129,7 @@ async fn proxy(
     req: &Parts,
     body: Incoming,
     host: &str,
+    start: Instant,
     entry: &mut Option<Box<AccessLogEntry>>,
 ) -> (Response<ResponseBody>, Option<crate::backend::ActiveGuard>) {
     let spec = &snap.spec;
@@ -209,7 +210,8 @@ async fn proxy(
     } else {
         spec.request_timeout
     };
-    let deadline = tokio::time::Instant::now() + request_timeout;
+    // From the stream's start: one clock read serves the deadline and the pool's ages.
+    let deadline = tokio::time::Instant::from_std(start) + request_timeout;
     let mut tried = [usize::MAX; MAX_HTTP_ATTEMPTS];
     let mut last_status = StatusCode::SERVICE_UNAVAILABLE;
     for attempt in 0..MAX_HTTP_ATTEMPTS {
@@ -230,10 +232,12 @@ async fn proxy(
             e.upstream_addr.push_str(&backend.key);
         }
         let guard = backend.state.track();
-        let sent_at = Instant::now();
+        // Only the access log reports the backend's time.
+        let sent_at = entry.is_some().then(Instant::now);
         let send = send_upstream(
             &shared.pool,
             backend.addr,
+            start,
             &head,
             &req.method,
             upload.take(),
@@ -262,7 +266,7 @@ async fn proxy(
         };
         if let Some(e) = entry.as_mut() {
             e.upstream_status = parts.status.as_u16().to_string();
-            e.upstream_response_time = sent_at.elapsed().as_secs_f64();
+            e.upstream_response_time = sent_at.map_or(0.0, |t| t.elapsed().as_secs_f64());
         }
         match sticky {
             Some(StickySpec::Insert { cookie_timeout })

@@ -196,3 +196,28 @@ async fn refuse(mut stream: Client, c: &Conn, status: u16) {
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future a function returns, from the function alone.
+    fn returned_size<A, B, C, D, E, F>(_: fn(A, B, C, D, E) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// What every idle keep-alive connection costs is this future in a tokio task cell,
+    /// and cells grow in steps of 128 bytes: at 280 bytes the cell is 384, one byte more
+    /// makes it 512. Print the layout with `cargo +nightly rustc --release -p
+    /// slb-dataplane --lib -- -Zprint-type-sizes`. Unoptimised builds lay the same state
+    /// out 8 bytes larger, so the test's bound follows the build.
+    #[test]
+    fn idle_connection_state_fits_a_384_byte_task_cell() {
+        let limit = if cfg!(debug_assertions) { 288 } else { 280 };
+        let size = returned_size(serve);
+        assert!(
+            size <= limit,
+            "serve's future is {size} bytes (at most {limit})"
+        );
+    }
+}

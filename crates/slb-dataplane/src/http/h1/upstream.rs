@@ -169,10 +169,12 @@ impl Wire {
 /// see `upload::prepare`) and then `body` to the backend at `addr` on a pooled connection,
 /// and returns the response head and its body. A pooled connection the backend had closed
 /// while idle is retried once on a new connection when `retry_stale` (the request has no
-/// body): that is not the backend's fault. Timeouts are the caller's.
+/// body): that is not the backend's fault. Timeouts are the caller's. `now` is the
+/// caller's recent clock reading (the request's start), which ages pooled connections.
 pub(crate) async fn send(
     pool: &Arc<Pool>,
     addr: SocketAddr,
+    now: std::time::Instant,
     head: &[u8],
     method: &Method,
     body: Option<Upload>,
@@ -184,7 +186,7 @@ pub(crate) async fn send(
         let up = if fresh {
             Pool::connect(addr).await
         } else {
-            pool.checkout(addr, std::time::Instant::now()).await
+            pool.checkout(addr, now).await
         };
         let up = up.map_err(SendError::Connect)?;
         let reused = up.reused;
