@@ -305,8 +305,8 @@ impl Client {
     /// Waits until the client has sent something or `deadline` passes (`Ok(Ok(true))`:
     /// readable; an elapsed error or `false`: the deadline passed or the socket failed),
     /// without a buffer to read into: an idle keep-alive connection then holds no read
-    /// buffer. TLS returns at once (rustls may hold decrypted bytes already, and keeps its
-    /// own buffers anyway).
+    /// buffer. Over TLS it waits on the socket too when rustls holds nothing to read (no
+    /// decrypted bytes, no complete record): otherwise it answers at once.
     ///
     /// This future is part of every idle connection's state, so it is kept to a reference
     /// and the timer (128 bytes): the socket's readiness is polled directly, with no waiter
@@ -318,7 +318,14 @@ impl Client {
         // `Err(answer)`: no socket to wait on, the answer is known now.
         let wait = match self {
             Self::Plain(s) => s.registered().map(|s| &*s).map_err(|_| false),
-            Self::Tls(_) => Err(true),
+            Self::Tls(t) => {
+                let (io, conn) = t.get_mut();
+                if conn.wants_read() {
+                    io.registered().map(|s| &*s).map_err(|_| false)
+                } else {
+                    Err(true)
+                }
+            }
         };
         tokio::time::timeout_at(
             deadline,
@@ -467,6 +474,60 @@ mod tests {
         let (s, _) = l.accept().unwrap();
         s.set_nonblocking(true).unwrap();
         (peer, ClientStream::new(s))
+    }
+
+    /// The same over TLS: with nothing left in rustls, the wait is on the socket, so an idle
+    /// HTTPS keep-alive connection holds no read buffer either; a new record ends it.
+    #[tokio::test]
+    async fn readable_until_waits_on_the_socket_under_tls() {
+        use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+        use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+        let server = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![ck.cert.der().clone()], key)
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ck.cert.der().clone()).unwrap();
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let (peer, s) = accepted().await;
+        let name = ServerName::try_from("localhost").unwrap();
+        let (peer, tls) = tokio::join!(
+            tokio_rustls::TlsConnector::from(Arc::new(client)).connect(name, peer),
+            tokio_rustls::TlsAcceptor::from(Arc::new(server)).accept(s)
+        );
+        let (mut peer, mut tls) = (peer.unwrap(), tls.unwrap());
+        peer.write_all(b"GET").await.unwrap();
+        let mut buf = [0u8; 3];
+        tls.read_exact(&mut buf).await.unwrap();
+        let mut c = Client::Tls(Box::new(tls));
+        let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+        assert!(
+            c.readable_until(soon).await.is_err(),
+            "nothing sent: the deadline ends it"
+        );
+        let later = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            peer.write_all(b"more").await.unwrap();
+            peer
+        });
+        assert!(
+            matches!(c.readable_until(later).await, Ok(Ok(true))),
+            "a record arrived before the deadline"
+        );
+        let mut buf = [0u8; 4];
+        c.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"more");
+        drop(writer.await.unwrap());
     }
 
     /// An idle keep-alive wait ends when bytes arrive (true) or at the deadline (false),
