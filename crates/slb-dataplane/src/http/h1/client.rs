@@ -508,34 +508,23 @@ mod tests {
         peer.write_all(b"GET").await.unwrap();
         let mut buf = [0u8; 3];
         tls.read_exact(&mut buf).await.unwrap();
-        let mut c = Client::Tls(Box::new(tls));
-        let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
-        assert!(
-            c.readable_until(soon).await.is_err(),
-            "nothing sent: the deadline ends it"
-        );
-        let later = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        let writer = tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            peer.write_all(b"more").await.unwrap();
-            peer
-        });
-        assert!(
-            matches!(c.readable_until(later).await, Ok(Ok(true))),
-            "a record arrived before the deadline"
-        );
-        let mut buf = [0u8; 4];
-        c.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"more");
-        drop(writer.await.unwrap());
+        idle_wait_ends_on_bytes(Client::Tls(Box::new(tls)), peer, b"more").await;
     }
 
     /// An idle keep-alive wait ends when bytes arrive (true) or at the deadline (false),
     /// and leaves the bytes to be read.
     #[tokio::test]
     async fn readable_until_ends_on_data_or_deadline() {
-        let (mut peer, s) = accepted().await;
-        let mut c = Client::Plain(s);
+        let (peer, s) = accepted().await;
+        idle_wait_ends_on_bytes(Client::Plain(s), peer, b"GET").await;
+    }
+
+    /// `c`'s idle wait times out while `peer` is silent, ends once `peer` sends `bytes`,
+    /// and `bytes` are then read from `c`.
+    async fn idle_wait_ends_on_bytes<P>(mut c: Client, mut peer: P, bytes: &'static [u8])
+    where
+        P: tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
         assert!(
             c.readable_until(soon).await.is_err(),
@@ -544,17 +533,17 @@ mod tests {
         let later = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         let writer = tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            peer.write_all(b"GET").await.unwrap();
+            peer.write_all(bytes).await.unwrap();
             peer
         });
         assert!(
             matches!(c.readable_until(later).await, Ok(Ok(true))),
             "bytes arrived before the deadline"
         );
-        let _peer = writer.await.unwrap();
-        let mut buf = [0u8; 3];
+        let mut buf = vec![0u8; bytes.len()];
         c.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"GET");
+        assert_eq!(buf, bytes);
+        drop(writer.await.unwrap());
     }
 
     /// Several buffers (TLS records, from rustls) leave in one write, raw or registered.
