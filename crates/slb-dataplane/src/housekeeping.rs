@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 /// How often spares are trimmed: a stack left full after a burst goes within two periods.
-pub(crate) const TRIM_PERIOD: Duration = Duration::from_millis(500);
+const TRIM_PERIOD: Duration = Duration::from_millis(500);
 
 /// The data plane's housekeeping task, started with its first listener and aborted when
 /// the data plane is dropped.

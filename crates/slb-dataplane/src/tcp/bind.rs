@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use nix::{setsockopt_impl, sockopt_impl};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 
@@ -29,8 +30,6 @@ pub(crate) fn bind_socket(addr: SocketAddr) -> Result<Socket, DataPlaneError> {
     socket.listen(LISTEN_BACKLOG).map_err(err)?;
     Ok(socket)
 }
-
-use nix::{setsockopt_impl, sockopt_impl};
 
 sockopt_impl!(
     /// `TCP_DEFER_ACCEPT`: seconds the kernel holds a new connection back from `accept`

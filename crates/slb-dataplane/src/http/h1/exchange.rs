@@ -236,8 +236,8 @@ async fn page(
     Next::KeepAlive
 }
 
-/// `start` is when the request head was read: the clock is read once per exchange where it
-/// can be (deadline, pool ages), at about 25 ns a read on this VM's vDSO.
+/// `start` is when the request head was read: it also serves as the deadline's base and
+/// the pool's clock, so the exchange does not read the clock again for them.
 async fn run(
     c: &mut Conn,
     client: &mut Client,
