@@ -270,6 +270,25 @@ async fn slow_head_and_idle_keep_alive_are_cut_off() {
     dp.shutdown().await;
 }
 
+/// The idle timeout of a removed listener's open keep-alive connections still holds: the
+/// listener's idle table is swept until its last connection is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_listeners_idle_connections_still_time_out() {
+    let b = HttpBackend::start("b").await;
+    let dp = DataPlane::new();
+    let mut spec = http_spec(85, vec![b.spec()]);
+    spec.idle_timeout = Duration::from_millis(300);
+    let addr = start(&dp, spec).await;
+    let mut c = Conn::open(addr).await;
+    assert_eq!(c.get("x", "/").await.status, 200);
+    for (key, r) in dp.apply_http(vec![]).await {
+        r.unwrap_or_else(|e| panic!("{key}: {e}"));
+    }
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(c.task.is_finished(), "idle keep-alive connection closed");
+    dp.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changes_under_keep_alive_load_fail_no_request() {
     let backends = [

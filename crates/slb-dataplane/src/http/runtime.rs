@@ -14,8 +14,10 @@ use arc_swap::ArcSwap;
 use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::access_log::AccessLog;
+use super::h1::IdleTimers;
 use super::route::HttpSnapshot;
 use super::sticky::ServerCookies;
 use super::BACKEND_POOL_IDLE_TIMEOUT;
@@ -36,6 +38,9 @@ pub(crate) struct HttpShared {
     /// Idle backend connections, for HTTP/1.1 and HTTP/2 requests alike (shared with the
     /// HTTP/2 response bodies that give their connection back when they end).
     pub pool: Arc<super::h1::Pool>,
+    /// The idle keep-alive deadlines of the listener's connections (shared with the
+    /// sweeper, which must not keep the rest of this alive).
+    pub idle: Arc<IdleTimers>,
     pub server_cookies: ServerCookies,
     pub access_log: Option<Arc<dyn AccessLog>>,
     pub local_addr: Mutex<SocketAddr>,
@@ -70,7 +75,6 @@ pub(crate) struct HttpListenerRuntime {
     pub shared: Arc<HttpShared>,
     spec: HttpListenerSpec,
     accept: JoinHandle<()>,
-    sweeper: JoinHandle<()>,
     probes: Vec<(SocketAddr, ProbeHandle)>,
 }
 
@@ -92,6 +96,7 @@ impl HttpListenerRuntime {
             metrics: ListenerMetrics::default(),
             http: HttpMetrics::default(),
             pool: Arc::default(),
+            idle: Arc::default(),
             server_cookies: ServerCookies::default(),
             access_log,
             local_addr: Mutex::new(local_addr),
@@ -104,12 +109,11 @@ impl HttpListenerRuntime {
             ddos: arc_swap::ArcSwapOption::empty(),
         });
         let accept = tokio::spawn(accept_loop(socket, shared.clone()));
-        let sweeper = tokio::spawn(sweep_pool(Arc::downgrade(&shared)));
+        tokio::spawn(sweep(Arc::downgrade(&shared), shared.idle.clone()));
         let mut rt = Self {
             shared,
             spec,
             accept,
-            sweeper,
             probes: Vec::new(),
         };
         rt.sync_probes();
@@ -158,7 +162,6 @@ impl HttpListenerRuntime {
     /// Closes the socket before returning and stops probes.
     pub(crate) async fn stop(mut self) {
         self.accept.abort();
-        self.sweeper.abort();
         let _ = (&mut self.accept).await;
         self.probes.clear();
         tracing::info!(listener = %self.spec.key, "http listener stopped");
@@ -219,22 +222,31 @@ impl HttpListenerRuntime {
 impl Drop for HttpListenerRuntime {
     fn drop(&mut self) {
         self.accept.abort();
-        self.sweeper.abort();
     }
 }
 
-/// Until the listener is gone: closes backend connections idle for longer than
-/// [`BACKEND_POOL_IDLE_TIMEOUT`], every quarter of it. (Spare buffers are trimmed by the
-/// data plane's one housekeeping task, `housekeeping.rs`.)
-async fn sweep_pool(shared: std::sync::Weak<HttpShared>) {
-    let mut tick = tokio::time::interval(BACKEND_POOL_IDLE_TIMEOUT / 4);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// Until the listener and its last connection are gone: ends the idle keep-alive waits
+/// past their deadline (`h1/idle.rs`), and closes backend connections idle for longer than
+/// [`BACKEND_POOL_IDLE_TIMEOUT`], every quarter of it. It outlives a stopped listener,
+/// whose open connections still end at their idle timeout. (Spare buffers are trimmed by
+/// the data plane's one housekeeping task, `housekeeping.rs`.)
+async fn sweep(shared: std::sync::Weak<HttpShared>, idle: Arc<IdleTimers>) {
+    let pool_every = BACKEND_POOL_IDLE_TIMEOUT / 4;
+    let mut pool_due = Instant::now() + pool_every;
     loop {
-        tick.tick().await;
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        shared.pool.sweep(BACKEND_POOL_IDLE_TIMEOUT);
+        let now = Instant::now();
+        if now >= pool_due {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            shared.pool.sweep(BACKEND_POOL_IDLE_TIMEOUT);
+            pool_due = now + pool_every;
+        }
+        let next = idle.expire(now).map_or(pool_due, |at| at.min(pool_due));
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            () = idle.earlier() => {}
+        }
     }
 }
 

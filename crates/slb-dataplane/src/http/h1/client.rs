@@ -302,21 +302,13 @@ impl Client {
         }
     }
 
-    /// Waits until the client has sent something or `deadline` passes (`Ok(Ok(true))`:
-    /// readable; an elapsed error or `false`: the deadline passed or the socket failed),
-    /// without a buffer to read into: an idle keep-alive connection then holds no read
-    /// buffer. Over TLS it waits on the socket too when rustls holds nothing to read (no
-    /// decrypted bytes, no complete record): otherwise it answers at once.
-    ///
-    /// This future is part of every idle connection's state, so it is kept to a reference
-    /// and the timer (128 bytes): the socket's readiness is polled directly, with no waiter
-    /// node as `TcpStream::readable` would keep, and no async fn state around it.
-    pub(crate) fn readable_until(
-        &mut self,
-        deadline: tokio::time::Instant,
-    ) -> tokio::time::Timeout<impl Future<Output = io::Result<bool>> + Send + '_> {
-        // `Err(answer)`: no socket to wait on, the answer is known now.
-        let wait = match self {
+    /// The socket an idle keep-alive connection waits on for its client's next bytes
+    /// ([`super::idle::IdleTimers::wait`]), so that it holds no read buffer meanwhile.
+    /// Over TLS that is the socket too when rustls holds nothing to read (no decrypted
+    /// bytes, no complete record); otherwise there is no need to wait: `Err(true)`.
+    /// `Err(false)`: the socket cannot join the reactor.
+    pub(crate) fn idle_socket(&mut self) -> Result<&TcpStream, bool> {
+        match self {
             Self::Plain(s) => s.registered().map(|s| &*s).map_err(|_| false),
             Self::Tls(t) => {
                 let (io, conn) = t.get_mut();
@@ -326,14 +318,7 @@ impl Client {
                     Err(true)
                 }
             }
-        };
-        tokio::time::timeout_at(
-            deadline,
-            std::future::poll_fn(move |cx| match wait {
-                Ok(s) => s.poll_read_ready(cx).map_ok(|()| true),
-                Err(now) => Poll::Ready(Ok(now)),
-            }),
-        )
+        }
     }
 
     /// Whether the transport is TLS (for `X-Forwarded-Proto`).
@@ -479,7 +464,7 @@ mod tests {
     /// The same over TLS: with nothing left in rustls, the wait is on the socket, so an idle
     /// HTTPS keep-alive connection holds no read buffer either; a new record ends it.
     #[tokio::test]
-    async fn readable_until_waits_on_the_socket_under_tls() {
+    async fn idle_tls_waits_on_the_socket() {
         use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
         use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
         let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
@@ -511,35 +496,38 @@ mod tests {
         idle_wait_ends_on_bytes(Client::Tls(Box::new(tls)), peer, b"more").await;
     }
 
-    /// An idle keep-alive wait ends when bytes arrive (true) or at the deadline (false),
-    /// and leaves the bytes to be read.
+    /// An idle keep-alive connection waits on its socket, which turns readable when bytes
+    /// arrive, and leaves the bytes to be read.
     #[tokio::test]
-    async fn readable_until_ends_on_data_or_deadline() {
+    async fn idle_plain_waits_on_the_socket() {
         let (peer, s) = accepted().await;
         idle_wait_ends_on_bytes(Client::Plain(s), peer, b"GET").await;
     }
 
-    /// `c`'s idle wait times out while `peer` is silent, ends once `peer` sends `bytes`,
-    /// and `bytes` are then read from `c`.
+    /// `c`'s idle socket stays unreadable while `peer` is silent, turns readable once
+    /// `peer` sends `bytes`, and `bytes` are then read from `c`.
     async fn idle_wait_ends_on_bytes<P>(mut c: Client, mut peer: P, bytes: &'static [u8])
     where
         P: tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+        let soon = std::time::Duration::from_millis(50);
+        let socket = c
+            .idle_socket()
+            .expect("nothing to read yet: wait on the socket");
         assert!(
-            c.readable_until(soon).await.is_err(),
-            "nothing sent: the deadline ends it"
+            tokio::time::timeout(soon, socket.readable()).await.is_err(),
+            "nothing sent: not readable"
         );
-        let later = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         let writer = tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             peer.write_all(bytes).await.unwrap();
             peer
         });
-        assert!(
-            matches!(c.readable_until(later).await, Ok(Ok(true))),
-            "bytes arrived before the deadline"
-        );
+        let socket = c.idle_socket().expect("still nothing decoded");
+        tokio::time::timeout(std::time::Duration::from_secs(10), socket.readable())
+            .await
+            .expect("bytes arrived: readable")
+            .unwrap();
         let mut buf = vec![0u8; bytes.len()];
         c.read_exact(&mut buf).await.unwrap();
         assert_eq!(buf, bytes);

@@ -20,6 +20,7 @@ use super::super::proxy::MAX_HTTP_ATTEMPTS;
 use super::super::route::host_without_port;
 use super::super::sticky::{self, INSERT_COOKIE_NAME};
 use super::super::HttpShared;
+use super::addrs::ConnAddrs;
 use super::body::{self, DownloadError, Encode, UploadError};
 use super::client::Client;
 use super::head::{parse_response, Framing, RequestHead, ResponseHead};
@@ -32,8 +33,8 @@ use crate::spec::{StickySpec, DEFAULT_HTTP_REQUEST_TIMEOUT};
 pub(crate) struct Conn {
     /// The connection's place in the listener (and the listener's shared state).
     hold: ConnHold,
-    pub peer: SocketAddr,
-    pub local: SocketAddr,
+    /// The client's and the listener's address.
+    addrs: ConnAddrs,
     /// The request buffers, `None` while the connection waits idle for its next request
     /// (given to this thread's spares): an idle keep-alive connection then costs its
     /// socket and task, not some 26 KiB of buffers, and this struct, part of every idle
@@ -52,8 +53,7 @@ impl Conn {
     pub(crate) fn new(hold: ConnHold, peer: SocketAddr, local: SocketAddr, idle: Duration) -> Self {
         Self {
             hold,
-            peer,
-            local,
+            addrs: ConnAddrs::new(peer, local),
             scratch: Some(spare::take_or_new()),
             ssl: None,
             idle_ms: u32::try_from(idle.as_millis()).unwrap_or(u32::MAX),
@@ -63,6 +63,21 @@ impl Conn {
     /// The listener's shared state.
     pub(crate) fn shared(&self) -> &Arc<HttpShared> {
         self.hold.shared()
+    }
+
+    /// The client's address.
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.addrs.peer()
+    }
+
+    /// The listener's address the client connected to.
+    pub(crate) fn local(&self) -> SocketAddr {
+        self.addrs.local()
+    }
+
+    /// The listener's idle timeout in milliseconds, as [`super::idle::IdleTimers`] takes it.
+    pub(crate) fn idle_ms(&self) -> u32 {
+        self.idle_ms
     }
 
     /// How long the connection may stay idle between requests, or take to send a head.
@@ -166,8 +181,8 @@ fn finish(c: &Conn, head: &RequestHead, start: Instant, time: Option<String>, re
     };
     log.log(&AccessLogEntry {
         time,
-        client_ip: c.peer.ip().to_canonical().to_string(),
-        client_port: c.peer.port(),
+        client_ip: c.addrs.peer().ip().to_canonical().to_string(),
+        client_port: c.addrs.peer().port(),
         host: head.host().to_owned(),
         request_method: head.method.as_str().to_owned(),
         request_uri: head.path_and_query().to_owned(),
@@ -288,7 +303,7 @@ async fn run(
 
     let fallback_host;
     let host_for_backend = if host.is_empty() {
-        fallback_host = c.local.to_string();
+        fallback_host = c.addrs.local().to_string();
         fallback_host.as_str()
     } else {
         ""
@@ -299,8 +314,8 @@ async fn run(
         &Origin {
             https: client.is_tls(),
             flags: spec.forwarded,
-            client: c.peer,
-            listener: c.local,
+            client: c.addrs.peer(),
+            listener: c.addrs.local(),
             load_balancer_id: &shared.key.load_balancer_id,
             listener_port: shared.key.port,
         },
@@ -331,7 +346,12 @@ async fn run(
             } else {
                 None
             };
-            let Some(i) = group.choose(c.peer, c.local, &tried[..attempts], persisted_key) else {
+            let Some(i) = group.choose(
+                c.addrs.peer(),
+                c.addrs.local(),
+                &tried[..attempts],
+                persisted_key,
+            ) else {
                 break;
             };
             idx = i;

@@ -8,11 +8,13 @@
 //! engine's pool too (`upstream.rs`).
 //!
 //! Layout: `client.rs` (the client socket, registered lazily), `conn.rs` (client loop),
-//! `exchange.rs` (one request), `h2c.rs` (HTTP/2 handoff), `head.rs` (parsing and framing),
-//! `write.rs` (head serialization), `body.rs` (relaying bodies), `chunked.rs`, `pool.rs`,
-//! `rewind.rs`, `spare.rs` (buffers of idle connections, per thread), `upload.rs` and
-//! `upstream.rs` (HTTP/2 requests to HTTP/1.1 backends).
+//! `addrs.rs` and `idle.rs` (what an idle connection keeps: its addresses, its deadline in
+//! the listener's table), `exchange.rs` (one request), `h2c.rs` (HTTP/2 handoff),
+//! `head.rs` (parsing and framing), `write.rs` (head serialization), `body.rs` (relaying
+//! bodies), `chunked.rs`, `pool.rs`, `rewind.rs`, `spare.rs` (buffers of idle connections,
+//! per thread), `upload.rs` and `upstream.rs` (HTTP/2 requests to HTTP/1.1 backends).
 
+mod addrs;
 mod body;
 mod chunked;
 mod client;
@@ -20,6 +22,7 @@ mod conn;
 mod exchange;
 mod h2c;
 mod head;
+mod idle;
 mod pool;
 mod rewind;
 mod spare;
@@ -30,6 +33,7 @@ mod write;
 pub(crate) use client::{ssl_info, Client, ClientStream};
 pub(crate) use conn::serve;
 pub(crate) use h2c::serve as serve_h2;
+pub(crate) use idle::IdleTimers;
 pub(crate) use pool::Pool;
 pub(crate) use spare::trim as trim_spares;
 pub(crate) use upload::prepare as prepare_upload;
