@@ -4,9 +4,9 @@
 //!
 //! One task per node rather than a tick in every listener: a node with a thousand
 //! listeners wakes twice a second for this, not two thousand times, and a node with only
-//! TCP listeners trims too. The stacks are per thread, so the task trims the worker it
-//! runs on: with one worker (`slb serve --workers 1`, and every pinned benchmark) that is
-//! all of them.
+//! TCP listeners trims too. The stacks are per thread; the task trims every thread's
+//! (`spares.rs`), so on a multi-threaded runtime a worker that went quiet after a burst
+//! gives its spares back too.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -36,7 +36,7 @@ impl Drop for Housekeeping {
     }
 }
 
-/// Until aborted: every `period`, frees this thread's spares that went unused since the
+/// Until aborted: every `period`, frees every thread's spares that went unused since the
 /// previous tick.
 async fn run(period: Duration) {
     let mut tick = tokio::time::interval(period);
@@ -56,6 +56,7 @@ mod tests {
     /// listener on the node.
     #[tokio::test]
     async fn frees_relay_buffers_a_burst_left() {
+        let _serial = crate::spares::SERIAL.lock().await;
         crate::tcp::buffers::clear();
         let burst: Vec<_> = (0..8).map(|_| crate::tcp::buffers::Lent::take()).collect();
         drop(burst);

@@ -6,9 +6,7 @@
 //! 32 KiB each, as nginx's stream module does), and a busy one reuses the buffer another
 //! connection just gave back instead of calling the allocator.
 
-use std::cell::RefCell;
-
-use crate::spares::SpareStack;
+use crate::spares::{with_local, Registry, Shared, SpareStack};
 
 /// Size of one copy buffer. 16 KiB measured best on loopback (bench/perf.sh `tcp`): 17.7
 /// Gbit/s at 299 µs/MiB, against 13.1 Gbit/s at 572 µs/MiB with 64 KiB (a 16 KiB buffer
@@ -18,9 +16,12 @@ pub const RELAY_BUFFER_SIZE: usize = 16 * 1024;
 /// Most buffers a thread keeps: beyond it a returned buffer is freed.
 const MAX_SPARE: usize = 64;
 
+/// Every thread's stack, for [`trim`].
+static STACKS: Registry<Box<[u8]>> = Registry::new(MAX_SPARE);
+
 thread_local! {
     // Boxed slices: lent and returned whole, never resized.
-    static SPARE: RefCell<SpareStack<Box<[u8]>>> = const { RefCell::new(SpareStack::new(MAX_SPARE)) };
+    static SPARE: Shared<Box<[u8]>> = STACKS.join();
 }
 
 /// A buffer of [`RELAY_BUFFER_SIZE`] bytes borrowed from this thread's spares (or new),
@@ -56,32 +57,32 @@ impl Drop for Lent {
 
 /// A buffer of [`RELAY_BUFFER_SIZE`] bytes: a spare one, or a new one.
 fn take() -> Box<[u8]> {
-    SPARE
-        .with_borrow_mut(SpareStack::take)
+    with_local(&SPARE, SpareStack::take)
+        .flatten()
         .unwrap_or_else(|| vec![0u8; RELAY_BUFFER_SIZE].into_boxed_slice())
 }
 
 /// Keeps `buf` for the next [`take`] on this thread, or frees it when the stack is full.
 fn give(buf: Box<[u8]>) {
-    SPARE.with_borrow_mut(|spare| spare.give(buf));
+    with_local(&SPARE, |spare| spare.give(buf));
 }
 
-/// Frees this thread's buffers that no relay took since the previous trim, at most once
+/// Frees every thread's buffers that no relay took since the previous trim, at most once
 /// per `period` ([`SpareStack::trim`]; called by the data plane's housekeeping task).
 pub(crate) fn trim(period: std::time::Duration) {
-    SPARE.with_borrow_mut(|spare| spare.trim(period));
+    STACKS.trim(period);
 }
 
 /// Frees this thread's spares.
 #[cfg(test)]
 pub(crate) fn clear() {
-    SPARE.with_borrow_mut(SpareStack::clear);
+    with_local(&SPARE, SpareStack::clear);
 }
 
 /// Buffers this thread holds in reserve.
 #[cfg(test)]
 pub(crate) fn spare_len() -> usize {
-    SPARE.with_borrow(SpareStack::len)
+    with_local(&SPARE, |s| s.len()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -90,6 +91,7 @@ mod tests {
 
     #[test]
     fn a_given_buffer_is_lent_again_and_the_stack_is_bounded() {
+        let _serial = crate::spares::SERIAL.blocking_lock();
         clear();
         let mut b = take();
         assert_eq!(b.len(), RELAY_BUFFER_SIZE);
@@ -100,5 +102,29 @@ mod tests {
             give(vec![0u8; RELAY_BUFFER_SIZE].into_boxed_slice());
         }
         assert_eq!(spare_len(), MAX_SPARE);
+    }
+
+    /// The housekeeping task's trim frees the buffers a burst left on another thread (a
+    /// worker of a multi-threaded runtime that went quiet), not only on its own.
+    #[test]
+    fn trim_frees_buffers_left_on_another_thread() {
+        let _serial = crate::spares::SERIAL.blocking_lock();
+        let (filled, trimmed) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                clear();
+                let burst: Vec<_> = (0..8).map(|_| Lent::take()).collect();
+                drop(burst);
+                let before = spare_len();
+                filled.wait();
+                trimmed.wait();
+                (before, spare_len())
+            });
+            filled.wait();
+            trim(std::time::Duration::ZERO);
+            trim(std::time::Duration::ZERO);
+            trimmed.wait();
+            assert_eq!(worker.join().unwrap(), (8, 0));
+        });
     }
 }

@@ -372,6 +372,7 @@ mod tests {
     /// spares once the exchange was over, while the connection stays open.
     #[tokio::test]
     async fn an_idle_relay_holds_no_buffer() {
+        let _serial = crate::spares::SERIAL.lock().await;
         buffers::clear();
         let (mut client, proxy_client) = pair().await;
         let (proxy_backend, mut backend) = pair().await;

@@ -9,12 +9,11 @@
 //! [`trim`] frees the sets no connection needed since its previous call, so a node that
 //! goes quiet gives the stack back too.
 
-use std::cell::RefCell;
 use std::time::Duration;
 
 use bytes::BytesMut;
 
-use crate::spares::SpareStack;
+use crate::spares::{with_local, Registry, Shared, SpareStack};
 
 /// Most sets a thread keeps: about as many as connections are busy at once on a worker
 /// under load; beyond that a released set is freed.
@@ -30,10 +29,13 @@ pub(crate) struct Scratch {
     pub resp_head: Vec<u8>,
 }
 
+/// Every thread's stack, for [`trim`].
+static STACKS: Registry<Box<Scratch>> = Registry::new(MAX_SPARE);
+
 thread_local! {
     // Boxed: a connection holds its set as a `Box` (so that an idle one holds one null
     // pointer), and the stack passes those boxes on without allocating.
-    static SPARE: RefCell<SpareStack<Box<Scratch>>> = const { RefCell::new(SpareStack::new(MAX_SPARE)) };
+    static SPARE: Shared<Box<Scratch>> = STACKS.join();
 }
 
 /// Capacity of a new set's client read buffer: a request head usually fits.
@@ -41,7 +43,7 @@ const FIRST_READ: usize = 8 * 1024;
 
 /// A set given back earlier on this thread, if any (all four emptied, capacity kept).
 pub(crate) fn take() -> Option<Box<Scratch>> {
-    SPARE.with_borrow_mut(SpareStack::take)
+    with_local(&SPARE, SpareStack::take).flatten()
 }
 
 /// A spare set, or a new one.
@@ -60,19 +62,19 @@ pub(crate) fn give(mut s: Box<Scratch>) {
     s.rbuf.clear();
     s.up_head.clear();
     s.resp_head.clear();
-    SPARE.with_borrow_mut(|spare| spare.give(s));
+    with_local(&SPARE, |spare| spare.give(s));
 }
 
-/// Frees this thread's sets that no connection took since the previous trim, at most once
-/// per `period` ([`SpareStack::trim`]; called by the data plane's housekeeping task).
+/// Frees every thread's sets that no connection took since the previous trim, at most
+/// once per `period` ([`SpareStack::trim`]; called by the data plane's housekeeping task).
 pub(crate) fn trim(period: Duration) {
-    SPARE.with_borrow_mut(|spare| spare.trim(period));
+    STACKS.trim(period);
 }
 
 /// Sets this thread holds.
 #[cfg(test)]
 fn held() -> usize {
-    SPARE.with_borrow(SpareStack::len)
+    with_local(&SPARE, |s| s.len()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -81,6 +83,7 @@ mod tests {
 
     #[test]
     fn a_given_set_comes_back_empty_with_its_capacity() {
+        let _serial = crate::spares::SERIAL.blocking_lock();
         while take().is_some() {}
         let mut s = Box::<Scratch>::default();
         s.buf.extend_from_slice(b"GET / HTTP/1.1\r\n");
@@ -95,6 +98,7 @@ mod tests {
 
     #[test]
     fn a_new_set_has_room_for_a_request_head() {
+        let _serial = crate::spares::SERIAL.blocking_lock();
         while take().is_some() {}
         let s = take_or_new();
         assert!(s.buf.capacity() >= FIRST_READ);
@@ -108,6 +112,7 @@ mod tests {
 
     #[test]
     fn the_stack_is_bounded() {
+        let _serial = crate::spares::SERIAL.blocking_lock();
         while take().is_some() {}
         for _ in 0..MAX_SPARE + 10 {
             give(Box::default());
@@ -121,6 +126,7 @@ mod tests {
 
     #[test]
     fn trim_frees_the_sets_unused_since_the_last_trim() {
+        let _serial = crate::spares::SERIAL.blocking_lock();
         let trim = || trim(Duration::ZERO);
         while take().is_some() {}
         trim();
@@ -140,6 +146,7 @@ mod tests {
 
     #[test]
     fn trims_closer_than_the_period_do_nothing() {
+        let _serial = crate::spares::SERIAL.blocking_lock();
         while take().is_some() {}
         super::trim(Duration::from_secs(3600));
         give(Box::default());
