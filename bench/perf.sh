@@ -477,7 +477,11 @@ sec_mem_idle() {
             --ready-file "$ready" >"$RAW/run$RUN_ID.idle.$p.txt" 2>&1 &
         pid=$!
         for i in $(seq 1 600); do [[ -s $ready ]] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        sleep 2   # let the proxy settle (buffers released after the responses)
+        # Let the proxy settle: what it holds for idle connections, not for the requests that
+        # opened them. OpenSLB frees a burst's spare buffers within two 500 ms trims and
+        # jemalloc returns the pages after its 1 s decay; at 2 s the reading caught that
+        # mid-way in some runs (0.65 against 0.77-0.79 KiB per connection in one run set).
+        sleep 4
         # shellcheck disable=SC2046
         after=$(rss_kib $(pids_of "$p")); n=$(awk '{print $2}' "$ready" 2>/dev/null)
         kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
