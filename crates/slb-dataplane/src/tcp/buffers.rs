@@ -55,8 +55,21 @@ impl Drop for Lent {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    static TAKES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Buffers this thread has lent so far.
+#[cfg(test)]
+pub(crate) fn takes() -> usize {
+    TAKES.get()
+}
+
 /// A buffer of [`RELAY_BUFFER_SIZE`] bytes: a spare one, or a new one.
 fn take() -> Box<[u8]> {
+    #[cfg(test)]
+    TAKES.set(TAKES.get() + 1);
     with_local(&SPARE, SpareStack::take)
         .flatten()
         .unwrap_or_else(|| vec![0u8; RELAY_BUFFER_SIZE].into_boxed_slice())
