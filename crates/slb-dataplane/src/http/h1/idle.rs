@@ -12,7 +12,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 /// Shortest time between two sweeps: connections whose deadlines fall close together
 /// (a burst opened at once) are closed by one pass over the table, not one pass each.
-pub(crate) const GRANULARITY: Duration = Duration::from_millis(100);
+const GRANULARITY: Duration = Duration::from_millis(100);
 
 /// The deadlines of a listener's idle keep-alive connections.
 pub(crate) struct IdleTimers {
@@ -124,8 +124,7 @@ impl IdleTimers {
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
-        // The table stays consistent at every unlock, so a panic elsewhere leaves it usable.
-        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::backend::lock(&self.table)
     }
 }
 
