@@ -102,6 +102,18 @@ impl Pool {
     pub(crate) fn idle_count(&self) -> usize {
         lock(&self.idle).values().map(Vec::len).sum()
     }
+
+    /// For each idle connection to `addr`, whether tokio still counts it readable: one
+    /// that is pays a `recv` for its liveness probe at checkout.
+    #[cfg(test)]
+    pub(crate) fn idle_readable(&self, addr: SocketAddr) -> Vec<bool> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        lock(&self.idle).get(&addr).map_or_else(Vec::new, |list| {
+            list.iter()
+                .map(|(s, _)| s.poll_read_ready(&mut cx).is_ready())
+                .collect()
+        })
+    }
 }
 
 /// An idle connection must have nothing to read: data would be a protocol violation and EOF

@@ -30,6 +30,23 @@ use super::upload::{ClientBodyError, Upload, UploadError};
 /// Read size for backend responses.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Reads what the backend has sent onto `rbuf`.
+///
+/// Through tokio's `poll_read`, not `try_read_buf`: a read shorter than the room offered
+/// means the socket is drained, and `poll_read` then forgets its readiness. After a
+/// response read whole the connection goes back to the pool not readable, so the liveness
+/// probe at its next checkout is answered without a syscall; with `try_read_buf` the stale
+/// readiness cost one `EAGAIN` `recv` per request. (The TCP relay wants the opposite, see
+/// `tcp/relay.rs`: a bulk stream's short read is not the end of it.)
+fn fill(
+    stream: &mut tokio::net::TcpStream,
+    cx: &mut Context<'_>,
+    rbuf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    rbuf.reserve(READ_CHUNK);
+    tokio_util::io::poll_read_buf(Pin::new(stream), cx, rbuf)
+}
+
 /// Why a request got no response head from its backend.
 #[derive(Debug)]
 pub(crate) enum SendError {
@@ -138,14 +155,9 @@ impl Wire {
                     Err(e) => return Poll::Ready(Err(HeadFailure::Other(e))),
                 }
             }
-            if ready!(self.up.stream.poll_read_ready(cx)).is_err() {
-                return Poll::Ready(Err(self.lost("backend connection failed")));
-            }
-            self.rbuf.reserve(READ_CHUNK);
-            match self.up.stream.try_read_buf(&mut self.rbuf) {
+            match ready!(fill(&mut self.up.stream, cx, &mut self.rbuf)) {
                 Ok(0) => return Poll::Ready(Err(self.lost("backend closed before responding"))),
                 Ok(_) => self.received = true,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(_) => return Poll::Ready(Err(self.lost("backend reset the connection"))),
             }
         }
@@ -332,9 +344,7 @@ impl Streaming {
                     Decode::Close => return Poll::Ready(Ok((w.rbuf.split().freeze(), false))),
                 }
             }
-            ready!(w.up.stream.poll_read_ready(cx))?;
-            w.rbuf.reserve(READ_CHUNK);
-            match w.up.stream.try_read_buf(&mut w.rbuf) {
+            match ready!(fill(&mut w.up.stream, cx, &mut w.rbuf)) {
                 Ok(0) if matches!(self.decode, Decode::Close) => {
                     return Poll::Ready(Ok((Bytes::new(), true)))
                 }
@@ -343,7 +353,6 @@ impl Streaming {
                     return Poll::Ready(Err(Box::new(e)));
                 }
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Poll::Ready(Err(Box::new(e))),
             }
         }
@@ -416,5 +425,63 @@ impl Body for UpstreamBody {
                 _ => SizeHint::default(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Reads one request head (the tests send no bodies).
+    async fn read_request(s: &mut tokio::net::TcpStream) {
+        let mut got = Vec::new();
+        let mut b = [0u8; 1024];
+        while !got.ends_with(b"\r\n\r\n") {
+            let n = s.read(&mut b).await.unwrap();
+            assert!(n > 0, "client closed");
+            got.extend_from_slice(&b[..n]);
+        }
+    }
+
+    /// A connection goes back to the pool with tokio's readiness cleared by the last short
+    /// read, whether the body came with the head or after it, so the liveness probe at the
+    /// next checkout costs no `recv`. With `try_read_buf` it stayed readable.
+    #[tokio::test]
+    async fn a_response_read_whole_leaves_the_pooled_connection_unreadable() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let backend = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            read_request(&mut s).await;
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
+                .await
+                .unwrap();
+            read_request(&mut s).await;
+            s.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            s.write_all(b"6\r\n world\r\n0\r\n\r\n").await.unwrap();
+            s
+        });
+        let pool = Arc::new(Pool::default());
+        let head = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+        for expected in ["hello", "hello world"] {
+            let now = std::time::Instant::now();
+            let (parts, body) = send(&pool, addr, now, head, &Method::GET, None, true)
+                .await
+                .unwrap();
+            assert_eq!(parts.status, 200);
+            let got = body.collect().await.unwrap().to_bytes();
+            assert_eq!(got, expected.as_bytes());
+            assert_eq!(pool.idle_readable(addr), vec![false], "after {expected:?}");
+        }
+        let _s = backend.await.unwrap();
     }
 }
