@@ -27,8 +27,13 @@ use super::head::{parse_response, Framing, ResponseHead};
 use super::pool::{Pool, Upstream};
 use super::upload::{ClientBodyError, Upload, UploadError};
 
-/// Read size for backend responses.
+/// Read size for response bodies that did not arrive with their head.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Room for the first read of a response: its head, and the whole of a small body. A small
+/// allocation from the allocator's per-thread cache, where 16 KiB ones (one per stream in
+/// flight, held until the body is sent) went through its large-extent path.
+const HEAD_READ: usize = 4 * 1024;
 
 /// Reads what the backend has sent onto `rbuf`.
 ///
@@ -42,8 +47,9 @@ fn fill(
     stream: &mut tokio::net::TcpStream,
     cx: &mut Context<'_>,
     rbuf: &mut BytesMut,
+    room: usize,
 ) -> Poll<io::Result<usize>> {
-    rbuf.reserve(READ_CHUNK);
+    rbuf.reserve(room);
     tokio_util::io::poll_read_buf(Pin::new(stream), cx, rbuf)
 }
 
@@ -155,7 +161,7 @@ impl Wire {
                     Err(e) => return Poll::Ready(Err(HeadFailure::Other(e))),
                 }
             }
-            match ready!(fill(&mut self.up.stream, cx, &mut self.rbuf)) {
+            match ready!(fill(&mut self.up.stream, cx, &mut self.rbuf, HEAD_READ)) {
                 Ok(0) => return Poll::Ready(Err(self.lost("backend closed before responding"))),
                 Ok(_) => self.received = true,
                 Err(_) => return Poll::Ready(Err(self.lost("backend reset the connection"))),
@@ -344,7 +350,7 @@ impl Streaming {
                     Decode::Close => return Poll::Ready(Ok((w.rbuf.split().freeze(), false))),
                 }
             }
-            match ready!(fill(&mut w.up.stream, cx, &mut w.rbuf)) {
+            match ready!(fill(&mut w.up.stream, cx, &mut w.rbuf, READ_CHUNK)) {
                 Ok(0) if matches!(self.decode, Decode::Close) => {
                     return Poll::Ready(Ok((Bytes::new(), true)))
                 }
@@ -447,6 +453,36 @@ mod tests {
             assert!(n > 0, "client closed");
             got.extend_from_slice(&b[..n]);
         }
+    }
+
+    /// A response head larger than the first read's room (`HEAD_READ`) arrives whole:
+    /// the buffer grows until the head parses, and the body after it is intact.
+    #[tokio::test]
+    async fn a_head_larger_than_the_first_read_is_read_whole() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let big = "v".repeat(3 * HEAD_READ);
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nx-big: {big}\r\ncontent-length: {}\r\n\r\n{big}",
+            big.len()
+        );
+        let backend = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            read_request(&mut s).await;
+            s.write_all(response.as_bytes()).await.unwrap();
+            s
+        });
+        let pool = Arc::new(Pool::default());
+        let head = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+        let now = std::time::Instant::now();
+        let (parts, body) = send(&pool, addr, now, head, &Method::GET, None, true)
+            .await
+            .unwrap();
+        assert_eq!(parts.headers["x-big"].len(), 3 * HEAD_READ);
+        let got = body.collect().await.unwrap().to_bytes();
+        assert_eq!(got.len(), 3 * HEAD_READ);
+        assert!(got.iter().all(|&b| b == b'v'));
+        let _s = backend.await.unwrap();
     }
 
     /// A connection goes back to the pool with tokio's readiness cleared by the last short
