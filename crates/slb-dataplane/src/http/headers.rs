@@ -2,10 +2,12 @@
 //! HTTP/2): hop-by-hop names, forwarded headers, cookies and upgrades. Each is written once
 //! against [`HeaderSource`], so the raw-head engine and `HeaderMap` cannot drift apart.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use http::header::{HeaderMap, HeaderValue};
+use smallvec::SmallVec;
 
+use super::addr_text::AddrText;
 use crate::spec::ForwardedHeaders;
 
 /// `X-Forwarded-For`.
@@ -66,6 +68,15 @@ pub(crate) const HOP_BY_HOP: [&str; 6] = [
 /// Whether a header named `name` (any case) is hop-by-hop for this message: a fixed one
 /// (except `Upgrade` on an upgrade), or one of `listed`, the tokens of the message's
 /// `Connection` header (collected once per message, not once per field).
+/// The field names a `Connection` header lists (hop-by-hop for this message), inline for
+/// up to four: collected once per head without an allocation.
+pub(crate) type Listed<'a> = SmallVec<[&'a [u8]; 4]>;
+
+/// The names `src`'s `Connection` headers list, for [`is_hop_by_hop`].
+pub(crate) fn listed_by_connection(src: &impl HeaderSource) -> Listed<'_> {
+    tokens(src, "connection").collect()
+}
+
 pub(crate) fn is_hop_by_hop(listed: &[&[u8]], name: &[u8], keep_upgrade: bool) -> bool {
     if keep_upgrade && name.eq_ignore_ascii_case(b"upgrade") {
         return false;
@@ -106,66 +117,55 @@ impl Origin<'_> {
 
     /// Calls `emit` with every forwarded header to set: `X-Forwarded-For` with the client's
     /// address appended to all values the client sent (so the rightmost entry is the peer),
-    /// then the optional ones.
-    pub(crate) fn fields(&self, src: &impl HeaderSource, mut emit: impl FnMut(&'static str, &str)) {
-        let mut xff = String::with_capacity(48);
+    /// then the optional ones. Values are bytes, built on the stack: this runs for every
+    /// proxied request.
+    pub(crate) fn fields(
+        &self,
+        src: &impl HeaderSource,
+        mut emit: impl FnMut(&'static str, &[u8]),
+    ) {
+        let client = AddrText::ip(self.client.ip().to_canonical());
+        let mut chain: SmallVec<[u8; 64]> = SmallVec::new();
         for v in src.values(X_FORWARDED_FOR) {
             let v = v.trim_ascii();
-            if let (false, Ok(v)) = (v.is_empty(), std::str::from_utf8(v)) {
-                xff.push_str(v);
-                xff.push_str(", ");
+            if !v.is_empty() && std::str::from_utf8(v).is_ok() {
+                chain.extend_from_slice(v);
+                chain.extend_from_slice(b", ");
             }
         }
-        let ip = self.client.ip().to_canonical();
-        push_ip(&mut xff, ip);
-        emit(X_FORWARDED_FOR, &xff);
+        if chain.is_empty() {
+            emit(X_FORWARDED_FOR, client.as_bytes());
+        } else {
+            chain.extend_from_slice(client.as_bytes());
+            emit(X_FORWARDED_FOR, &chain);
+        }
         let f = self.flags;
         if f.proto {
             emit(
                 "x-forwarded-proto",
-                if self.https { "https" } else { "http" },
+                if self.https { b"https" } else { b"http" },
             );
         }
         if f.slb_ip {
-            let ip: IpAddr = self.listener.ip().to_canonical();
-            emit("slb-ip", &ip.to_string());
+            emit(
+                "slb-ip",
+                AddrText::ip(self.listener.ip().to_canonical()).as_bytes(),
+            );
         }
         if f.slb_id {
-            emit("slb-id", self.load_balancer_id);
+            emit("slb-id", self.load_balancer_id.as_bytes());
         }
         if f.port {
-            emit("x-forwarded-port", &self.listener_port.to_string());
+            emit(
+                "x-forwarded-port",
+                AddrText::port(self.listener_port).as_bytes(),
+            );
         }
         if f.client_src_port {
             emit(
                 "x-forwarded-client-srcport",
-                &self.client.port().to_string(),
+                AddrText::port(self.client.port()).as_bytes(),
             );
-        }
-    }
-}
-
-/// Appends `ip` as text; an IPv4 address (the common case, once per request) without the
-/// formatting machinery, which costs several times more.
-fn push_ip(out: &mut String, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                if octet >= 100 {
-                    out.push(char::from(b'0' + octet / 100));
-                }
-                if octet >= 10 {
-                    out.push(char::from(b'0' + octet / 10 % 10));
-                }
-                out.push(char::from(b'0' + octet % 10));
-            }
-        }
-        IpAddr::V6(_) => {
-            use std::fmt::Write as _;
-            let _ = write!(out, "{ip}");
         }
     }
 }
@@ -196,8 +196,7 @@ mod tests {
     use http::header::{CONNECTION, TE, UPGRADE};
 
     fn hop(h: &HeaderMap, name: &str, keep_upgrade: bool) -> bool {
-        let listed: Vec<&[u8]> = tokens(h, "connection").collect();
-        is_hop_by_hop(&listed, name.as_bytes(), keep_upgrade)
+        is_hop_by_hop(&listed_by_connection(h), name.as_bytes(), keep_upgrade)
     }
 
     #[test]
@@ -231,6 +230,34 @@ mod tests {
         assert!(hop(&h, "upgrade", false));
     }
 
+    /// A chain longer than the value's inline room spills to the heap intact, and an IPv6
+    /// client is appended in its text form.
+    #[test]
+    fn a_long_xff_chain_is_kept_whole() {
+        let chain: Vec<String> = (1..=20).map(|i| format!("10.0.{i}.{i}")).collect();
+        let mut h = HeaderMap::new();
+        h.append(
+            X_FORWARDED_FOR,
+            HeaderValue::from_str(&chain.join(", ")).unwrap(),
+        );
+        let origin = Origin {
+            https: false,
+            flags: ForwardedHeaders::default(),
+            client: "[2001:db8::1234:5678]:1000".parse().unwrap(),
+            listener: "10.0.0.1:80".parse().unwrap(),
+            load_balancer_id: "lb-1",
+            listener_port: 80,
+        };
+        let mut xff = Vec::new();
+        origin.fields(&h, |n, v| {
+            if n == X_FORWARDED_FOR {
+                xff.push(String::from_utf8_lossy(v).into_owned())
+            }
+        });
+        assert_eq!(xff, [format!("{}, 2001:db8::1234:5678", chain.join(", "))]);
+        assert!(xff[0].len() > 64, "longer than the inline room");
+    }
+
     #[test]
     fn xff_appended_rightmost() {
         let mut h = HeaderMap::new();
@@ -252,7 +279,9 @@ mod tests {
             listener_port: 80,
         };
         let mut set = Vec::new();
-        origin.fields(&h, |n, v| set.push(format!("{n}: {v}")));
+        origin.fields(&h, |n, v| {
+            set.push(format!("{n}: {}", String::from_utf8_lossy(v)))
+        });
         assert!(origin.owns(b"SLB-ID") && !origin.owns(b"x-other"));
         assert_eq!(
             set,
@@ -265,21 +294,6 @@ mod tests {
                 "x-forwarded-client-srcport: 1000",
             ]
         );
-    }
-
-    #[test]
-    fn addresses_written_as_display_does() {
-        for ip in [
-            "0.0.0.0",
-            "9.10.99.100",
-            "255.255.255.255",
-            "::1",
-            "2001:db8::7",
-        ] {
-            let mut out = String::new();
-            push_ip(&mut out, ip.parse().unwrap());
-            assert_eq!(out, ip);
-        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
-use super::super::headers::{is_hop_by_hop, tokens};
+use super::super::headers::{is_hop_by_hop, listed_by_connection};
 use super::super::BoxError;
 use super::chunked::ChunkedScanner;
 use super::head::{parse_response, Framing, ResponseHead};
@@ -283,7 +283,7 @@ fn respond(
 /// frames the body itself), `Content-Length` kept only when it is the body's framing or
 /// describes a body not sent (HEAD, 304). Values share the head's bytes.
 fn response_headers(resp: &ResponseHead) -> HeaderMap {
-    let listed: Vec<&[u8]> = tokens(&resp.fields, "connection").collect();
+    let listed = listed_by_connection(&resp.fields);
     let drop_length = matches!(resp.framing, Framing::Chunked | Framing::Close);
     let mut map = HeaderMap::with_capacity(resp.fields.count());
     for (name, value) in resp.fields.iter_shared() {

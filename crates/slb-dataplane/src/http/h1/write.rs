@@ -4,7 +4,7 @@
 
 use http::{HeaderMap, Method};
 
-use super::super::headers::{is_hop_by_hop, tokens, Origin};
+use super::super::headers::{is_hop_by_hop, listed_by_connection, Origin};
 use super::head::{RequestHead, ResponseHead};
 
 /// Appends `name: value\r\n`.
@@ -27,7 +27,7 @@ pub(crate) fn request_head(out: &mut Vec<u8>, head: &RequestHead, origin: &Origi
     out.extend_from_slice(head.path_and_query().as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let mut has_host = false;
-    let listed: Vec<&[u8]> = tokens(&head.fields, "connection").collect();
+    let listed = listed_by_connection(&head.fields);
     for (name, value) in head.fields.iter() {
         if is_hop_by_hop(&listed, name, head.upgrade) || origin.owns(name) {
             continue;
@@ -38,9 +38,7 @@ pub(crate) fn request_head(out: &mut Vec<u8>, head: &RequestHead, origin: &Origi
     if !has_host && !host.is_empty() {
         push_field(out, b"host", host.as_bytes());
     }
-    origin.fields(&head.fields, |n, v| {
-        push_field(out, n.as_bytes(), v.as_bytes())
-    });
+    origin.fields(&head.fields, |n, v| push_field(out, n.as_bytes(), v));
     if head.upgrade {
         out.extend_from_slice(b"connection: upgrade\r\n");
     }
@@ -67,7 +65,7 @@ pub(crate) fn map_request_head(
     out.push(b' ');
     out.extend_from_slice(path_and_query.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let listed: Vec<&[u8]> = tokens(headers, "connection").collect();
+    let listed = listed_by_connection(headers);
     let mut has_host = false;
     let mut cookies_done = false;
     for (name, value) in headers {
@@ -100,7 +98,7 @@ pub(crate) fn map_request_head(
     if !has_host && !host.is_empty() {
         push_field(out, b"host", host.as_bytes());
     }
-    origin.fields(headers, |n, v| push_field(out, n.as_bytes(), v.as_bytes()));
+    origin.fields(headers, |n, v| push_field(out, n.as_bytes(), v));
 }
 
 /// The response head's status line and the backend's fields minus hop-by-hop ones (and
@@ -119,7 +117,7 @@ pub(crate) fn response_head_start(
     out.push(b' ');
     out.extend_from_slice(resp.reason());
     out.extend_from_slice(b"\r\n");
-    let listed: Vec<&[u8]> = tokens(&resp.fields, "connection").collect();
+    let listed = listed_by_connection(&resp.fields);
     for (name, value) in resp.fields.iter() {
         if is_hop_by_hop(&listed, name, upgrade)
             || (reframe
