@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# User-space instructions per proxied HTTP/1.1 keep-alive request (valgrind's callgrind), for
+# OpenSLB, nginx and HAProxy on the same backends.
+#
+#   bench/callgrind.sh                          # N=2000 requests over one connection, each proxy
+#   N=5000 PROXIES='openslb nginx' bench/callgrind.sh
+#   SLB_BIN=/tmp/slb-old bench/callgrind.sh     # another OpenSLB build (A/B)
+#
+# Why: on this shared 2-core VM a proxy's CPU time per request moves ±10 % between runs, so
+# a change worth 1-2 % only shows as an instruction count. This counts user space only (the
+# kernel's share, ~80 % of a keep-alive request here, is the same syscalls for all three).
+#
+# How: starts the bench/perf.sh fleet (`bench/perf.sh up`, BUILD=0 INSTALL=0), then for each
+# proxy stops the fleet's copy and runs the same command line under callgrind (nginx without
+# its master process), sends 50 warm-up requests with curl over one keep-alive connection,
+# zeroes the counters, sends N more, and dumps. Loads stay on 127.0.0.1 and are bounded by N;
+# only processes this script started are stopped, by PID. Prints a table and writes it to
+# bench/results/callgrind-<date>.md.
+set -u -o pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+N=${N:-2000}
+PROXIES=${PROXIES:-"openslb nginx haproxy"}
+PORT_BASE=${PORT_BASE:-28000}
+declare -A HTTP=([nginx]=$((PORT_BASE + 90)) [haproxy]=$((PORT_BASE + 91)) [openslb]=$((PORT_BASE + 95)))
+
+log() { printf '[callgrind %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+port_busy() { ss -Htln "sport = :$1" | grep -q .; }
+wait_port() { local i; for i in $(seq 1 300); do port_busy "$1" && return 0; sleep 0.2; done; return 1; }
+
+if ! command -v valgrind >/dev/null; then
+    sudo_cmd=(); [[ $(id -u) != 0 ]] && sudo_cmd=(sudo)
+    log "apt-get install valgrind"
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq valgrind >&2 || die "cannot install valgrind"
+fi
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+OUT=$BENCH_DIR/results/callgrind-$STAMP
+mkdir -p "$OUT" || die "cannot create $OUT"
+FLEET_LOG=$OUT/fleet.log
+UP_SECS=3600 BUILD=0 INSTALL=0 PORT_BASE=$PORT_BASE PROXIES="$PROXIES" \
+    "$BENCH_DIR/perf.sh" up >"$FLEET_LOG" 2>&1 &
+FLEET=$!
+VG=
+cleanup() {
+    [[ -n $VG ]] && kill "$VG" 2>/dev/null && wait "$VG" 2>/dev/null
+    kill "$FLEET" 2>/dev/null; wait "$FLEET" 2>/dev/null
+}
+trap cleanup EXIT
+for _ in $(seq 1 600); do grep -q "up for" "$FLEET_LOG" && break; kill -0 "$FLEET" 2>/dev/null || break; sleep 0.5; done
+grep -q "up for" "$FLEET_LOG" || die "bench/perf.sh up did not start (log: $FLEET_LOG)"
+
+# measure NAME: runs the fleet's copy of proxy NAME under callgrind; sets IR to the
+# instructions per request.
+IR=
+measure() {
+    local name=$1 port=${HTTP[$1]} pid cmd=() dump total fleet_dir i
+    pid=$(sed -n "s/.*\] $name pid=\([0-9]*\):.*/\1/p" "$FLEET_LOG" | tail -1)
+    [[ -n $pid && -r /proc/$pid/cmdline ]] || die "no running $name in the fleet"
+    if [[ $name == nginx ]]; then
+        # nginx rewrites its command line, and its master forks the worker that serves,
+        # which callgrind would not follow: the same configuration, without a master.
+        fleet_dir=$(sed -n 's/.*results in \(.*\)$/\1/p' "$FLEET_LOG" | head -1)
+        cmd=(nginx -c "$fleet_dir/run/nginx-proxy.conf" -g "daemon off; master_process off;")
+    else
+        # taskset execs, so this is the daemon's own command line.
+        mapfile -d '' -t cmd <"/proc/$pid/cmdline"
+    fi
+    # valgrind keeps a few descriptors of the hard limit, and HAProxy refuses to start when
+    # its configured `ulimit-n` no longer fits: a copy without it (one connection is all
+    # this needs).
+    if [[ $name == haproxy ]]; then
+        for i in "${!cmd[@]}"; do
+            if [[ ${cmd[$i]} == -f ]]; then
+                sed -e '/^ *ulimit-n /d' -e 's/^\( *maxconn \).*/\11000/' "${cmd[$((i + 1))]}" >"$OUT/haproxy.cfg"
+                cmd[$((i + 1))]=$OUT/haproxy.cfg
+            fi
+        done
+    fi
+    kill "$pid"; for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 50); do port_busy "$port" || break; sleep 0.1; done
+    valgrind --tool=callgrind --compress-strings=no --compress-pos=no \
+        --callgrind-out-file="$OUT/$name.%p" "${cmd[@]}" >"$OUT/$name.log" 2>&1 &
+    VG=$!
+    wait_port "$port" || die "$name under valgrind did not listen (log: $OUT/$name.log)"
+    sleep 1
+    curl -s "http://127.0.0.1:$port/[1-50]" -o /dev/null || die "$name: warm-up requests failed"
+    callgrind_control -z "$VG" >/dev/null
+    curl -s -w '%{http_code}\n' "http://127.0.0.1:$port/[1-$N]" -o /dev/null >"$OUT/$name.codes"
+    callgrind_control -d "$VG" >/dev/null
+    sleep 1
+    kill "$VG"; wait "$VG" 2>/dev/null; VG=
+    [[ $(grep -c '^200$' "$OUT/$name.codes") == "$N" ]] || die "$name: not all $N requests answered 200"
+    dump=$(ls "$OUT/$name".*.1 2>/dev/null | head -1)
+    [[ -n $dump ]] || die "$name: no callgrind dump"
+    total=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$dump")
+    IR=$((total / N))
+}
+
+rows=()
+for p in $PROXIES; do
+    log "$p"
+    measure "$p"
+    rows+=("| $p | $IR |")
+done
+{
+    echo "# bench/callgrind.sh $STAMP: user-space instructions per HTTP/1.1 keep-alive request"
+    echo "# slb $(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null); $(nginx -v 2>&1); $(haproxy -v 2>/dev/null | head -1); $(valgrind --version)"
+    echo "# $N requests after 50 warm-up ones, curl over one connection (Host, User-Agent, Accept)"
+    echo
+    echo "| proxy | instructions per request |"
+    echo "|---|---:|"
+    printf '%s\n' "${rows[@]}"
+} | tee "$OUT/table.md"
+log "table: $OUT/table.md (callgrind dumps beside it: callgrind_annotate --inclusive=no FILE)"
