@@ -179,10 +179,11 @@ fn finish(c: &Conn, head: &RequestHead, start: Instant, time: Option<String>, re
     let (Some(log), Some(time)) = (shared.access_log.as_ref(), time) else {
         return;
     };
+    let peer = c.peer();
     log.log(&AccessLogEntry {
         time,
-        client_ip: c.addrs.peer().ip().to_canonical().to_string(),
-        client_port: c.addrs.peer().port(),
+        client_ip: peer.ip().to_canonical().to_string(),
+        client_port: peer.port(),
         host: head.host().to_owned(),
         request_method: head.method.as_str().to_owned(),
         request_uri: head.path_and_query().to_owned(),
