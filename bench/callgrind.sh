@@ -22,6 +22,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 N=${N:-2000}
 PROXIES=${PROXIES:-"openslb nginx haproxy"}
 PORT_BASE=${PORT_BASE:-28000}
+PROXY_CPU=${PROXY_CPU:-1}      # the CPU bench/perf.sh pins every proxy to
 declare -A HTTP=([nginx]=$((PORT_BASE + 90)) [haproxy]=$((PORT_BASE + 91)) [openslb]=$((PORT_BASE + 95)))
 
 log() { printf '[callgrind %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -80,7 +81,10 @@ measure() {
     fi
     kill "$pid"; for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     for _ in $(seq 1 50); do port_busy "$port" || break; sleep 0.1; done
-    valgrind --tool=callgrind --compress-strings=no --compress-pos=no \
+    # On the fleet's proxy CPU, as bench/perf.sh runs it: OpenSLB sizes its runtime by the
+    # CPUs it may use (one: the current-thread scheduler), and unpinned it would measure
+    # the two-worker multi-thread one instead.
+    taskset -c "$PROXY_CPU" valgrind --tool=callgrind --compress-strings=no --compress-pos=no \
         --callgrind-out-file="$OUT/$name.%p" "${cmd[@]}" >"$OUT/$name.log" 2>&1 &
     VG=$!
     wait_port "$port" || die "$name under valgrind did not listen (log: $OUT/$name.log)"

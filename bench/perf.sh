@@ -411,7 +411,10 @@ run_wrk() {  # test target url [wrk args...]
 run_h2() {  # target url
     local target=$1 url=$2 raw rps mean req
     raw=$RAW/run$RUN_ID.h2.$target.txt
-    measure "$target" "$raw" h2load -c"$CONNS" -m"$H2_STREAMS" -t1 --warm-up-time="$WARMUP" -D"$DUR" "$url"
+    # The warm-up is a load of its own, outside the CPU window, as for wrk: h2load's
+    # --warm-up-time would leave its seconds in the proxy's CPU but not in the request count.
+    (( WARMUP > 0 )) && pinned "$LG_CPU" timeout $((WARMUP + 20)) h2load -c"$CONNS" -m"$H2_STREAMS" -t1 -D"$WARMUP" "$url" >/dev/null 2>&1
+    measure "$target" "$raw" h2load -c"$CONNS" -m"$H2_STREAMS" -t1 -D"$DUR" "$url"
     # "finished in 10.00s, 51234.50 req/s, ..."; "requests: N total, N started, N done, N succeeded, N failed"
     read -r rps req mean < <(awk '/^finished in/ { gsub(",", ""); r = $4 } /^requests:/ { n = $8 }
         /^time for request:/ { m = $6 } END { u = (m ~ /us$/) ? m/1000 : (m ~ /ms$/) ? m+0 : m*1000; print (r == "" ? "-" : r), (n == "" ? 0 : n), u }' "$raw")
@@ -437,7 +440,11 @@ run_iperf() {  # test target port [iperf3 args...]
 }
 
 # ---------------------------------------------------------------- sections
-targets() { echo direct $PROXIES; }
+# The proxies in a different order each run (run 1 as listed, run 2 starting from the second,
+# ...): the host drifts between faster and slower spells, and a fixed order would put the
+# same proxy into the same part of every section.
+rotated() { local -a a=($PROXIES); local n=${#a[@]} i; for (( i = 0; i < n; i++ )); do echo "${a[$(( (i + RUN_ID - 1) % n ))]}"; done; }
+targets() { echo direct $(rotated); }
 sec_ka() { local t; for t in $(targets); do run_wrk ka "$t" "http://127.0.0.1:$(http_port "$t")/"; done; }
 sec_close() { local t; for t in $(targets); do run_wrk close "$t" "http://127.0.0.1:$(http_port "$t")/" -H 'Connection: close'; done; }
 sec_big() { local t; for t in $(targets); do run_wrk big "$t" "http://127.0.0.1:$(http_port "$t")/big/1m.bin"; done; }
@@ -447,7 +454,7 @@ sec_tls_full() {
     for t in $(targets); do p=$BE1_FULL; [[ $t != direct ]] && p=${TLSFULL[$t]}; run_wrk tls_full "$t" "https://127.0.0.1:$p/" -H 'Connection: close'; done
 }
 sec_tcp() { local t p; for t in $(targets); do p=$IPERF; [[ $t != direct ]] && p=${TCP[$t]}; run_iperf tcp "$t" "$p"; done; }
-sec_tcp_pp() { local t; for t in $PROXIES; do run_iperf tcp_pp "$t" "${TCP_PP[$t]}"; done; }
+sec_tcp_pp() { local t; for t in $(rotated); do run_iperf tcp_pp "$t" "${TCP_PP[$t]}"; done; }
 sec_udp() {
     local t p
     for t in $(targets); do
