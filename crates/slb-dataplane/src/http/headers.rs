@@ -49,7 +49,9 @@ pub(crate) fn has_token(src: &impl HeaderSource, name: &str, token: &str) -> boo
     tokens(src, name).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
 
-/// Whether the request asks for a protocol upgrade (`Connection: upgrade` and `Upgrade`).
+/// Whether the request asks for a protocol upgrade (`Connection: upgrade` and `Upgrade`):
+/// the scan that the engine's one-pass head summary (`h1/summary.rs`) must agree with.
+#[cfg(test)]
 pub(crate) fn is_upgrade(src: &impl HeaderSource) -> bool {
     src.values("upgrade").next().is_some() && has_token(src, "connection", "upgrade")
 }
@@ -64,6 +66,39 @@ pub(crate) const HOP_BY_HOP: [&str; 6] = [
     "trailer",
     "upgrade",
 ];
+
+/// A set of name lengths (bit `n` for length `n`, names shorter than 64 bytes): a field
+/// whose name has none of them is told apart from a list of names without comparing bytes.
+/// Most fields are, and these checks run for every field of every proxied head.
+const fn length_mask(names: &[&str]) -> u64 {
+    let mut mask = 0u64;
+    let mut i = 0;
+    while i < names.len() {
+        assert!(names[i].len() < 64);
+        mask |= 1 << names[i].len();
+        i += 1;
+    }
+    mask
+}
+
+/// Whether `name` has one of the lengths in `mask` (see [`length_mask`]).
+fn may_be_one_of(mask: u64, name: &[u8]) -> bool {
+    name.len() < 64 && mask & (1 << name.len()) != 0
+}
+
+const HOP_BY_HOP_LENGTHS: u64 = length_mask(&HOP_BY_HOP);
+
+/// The headers the balancer may set itself, replacing the client's (see [`Origin::owns`]).
+const OWNED: [&str; 6] = [
+    X_FORWARDED_FOR,
+    "x-forwarded-proto",
+    "slb-ip",
+    "slb-id",
+    "x-forwarded-port",
+    "x-forwarded-client-srcport",
+];
+
+const OWNED_LENGTHS: u64 = length_mask(&OWNED);
 
 /// Whether a header named `name` (any case) is hop-by-hop for this message: a fixed one
 /// (except `Upgrade` on an upgrade), or one of `listed`, the tokens of the message's
@@ -81,10 +116,11 @@ pub(crate) fn is_hop_by_hop(listed: &[&[u8]], name: &[u8], keep_upgrade: bool) -
     if keep_upgrade && name.eq_ignore_ascii_case(b"upgrade") {
         return false;
     }
-    HOP_BY_HOP
-        .iter()
-        .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
-        || listed.iter().any(|t| t.eq_ignore_ascii_case(name))
+    let fixed = may_be_one_of(HOP_BY_HOP_LENGTHS, name)
+        && HOP_BY_HOP
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h.as_bytes()));
+    fixed || listed.iter().any(|t| t.eq_ignore_ascii_case(name))
 }
 
 /// Where a request came in, for the forwarded headers.
@@ -103,16 +139,12 @@ impl Origin<'_> {
     /// Whether the balancer sets header `name` (any case) itself, replacing the client's.
     pub(crate) fn owns(&self, name: &[u8]) -> bool {
         let f = self.flags;
-        [
-            (X_FORWARDED_FOR, true),
-            ("x-forwarded-proto", f.proto),
-            ("slb-ip", f.slb_ip),
-            ("slb-id", f.slb_id),
-            ("x-forwarded-port", f.port),
-            ("x-forwarded-client-srcport", f.client_src_port),
-        ]
-        .iter()
-        .any(|(n, on)| *on && name.eq_ignore_ascii_case(n.as_bytes()))
+        let on = [true, f.proto, f.slb_ip, f.slb_id, f.port, f.client_src_port];
+        may_be_one_of(OWNED_LENGTHS, name)
+            && OWNED
+                .iter()
+                .zip(on)
+                .any(|(n, on)| on && name.eq_ignore_ascii_case(n.as_bytes()))
     }
 
     /// Calls `emit` with every forwarded header to set: `X-Forwarded-For` with the client's
@@ -218,6 +250,46 @@ mod tests {
             assert!(hop(&h, n, false), "{n} is hop-by-hop");
         }
         assert!(!hop(&h, "x-keep", false));
+    }
+
+    /// The length gate only skips names that cannot match: every listed name, in any case,
+    /// still does, and names of the same lengths that are not listed still do not.
+    #[test]
+    fn the_length_gate_keeps_every_answer() {
+        for n in HOP_BY_HOP {
+            assert!(is_hop_by_hop(&[], n.to_ascii_uppercase().as_bytes(), false));
+        }
+        for n in [
+            "tx",
+            "trailex",
+            "connectiox",
+            "proxy-connectiox",
+            "",
+            "x-keep",
+        ] {
+            assert!(!is_hop_by_hop(&[], n.as_bytes(), false), "{n}");
+        }
+        let all = ForwardedHeaders {
+            proto: true,
+            slb_ip: true,
+            slb_id: true,
+            port: true,
+            client_src_port: true,
+        };
+        let origin = |flags| Origin {
+            https: false,
+            flags,
+            client: "10.0.0.9:1000".parse().unwrap(),
+            listener: "10.0.0.1:80".parse().unwrap(),
+            load_balancer_id: "lb-1",
+            listener_port: 80,
+        };
+        for n in OWNED {
+            assert!(origin(all).owns(n.to_ascii_uppercase().as_bytes()), "{n}");
+        }
+        assert!(origin(ForwardedHeaders::default()).owns(b"X-Forwarded-For"));
+        assert!(!origin(ForwardedHeaders::default()).owns(b"slb-id"));
+        assert!(!origin(all).owns(b"slb-ix") && !origin(all).owns(&[b'a'; 100]));
     }
 
     #[test]

@@ -7,8 +7,9 @@ use std::ops::Range;
 use bytes::{Bytes, BytesMut};
 use http::Method;
 
-use super::super::headers::{has_token, is_upgrade, HeaderSource};
+use super::super::headers::HeaderSource;
 use super::super::{MAX_REQUEST_HEAD, MAX_REQUEST_HEADERS, MAX_URI_LEN};
+use super::summary::Summary;
 
 /// How a message body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,9 +51,9 @@ impl HeadError {
 
 /// One header field as offsets into the head bytes.
 #[derive(Clone, Debug)]
-struct Field {
-    name: Range<usize>,
-    value: Range<usize>,
+pub(super) struct Field {
+    pub name: Range<usize>,
+    pub value: Range<usize>,
 }
 
 /// Parsed header fields over immutable head bytes.
@@ -71,7 +72,7 @@ fn offsets(base: *const u8, s: &[u8]) -> Range<usize> {
 impl Fields {
     /// Fields of `parsed`, whose slices point into a buffer starting at `base` that holds the
     /// same bytes as `raw` at the same positions.
-    fn new(raw: Bytes, base: *const u8, parsed: &[httparse::Header<'_>]) -> Self {
+    pub(super) fn new(raw: Bytes, base: *const u8, parsed: &[httparse::Header<'_>]) -> Self {
         let fields = parsed
             .iter()
             .map(|h| Field {
@@ -102,16 +103,35 @@ impl Fields {
             .map(|f| (&self.raw[f.name.clone()], self.raw.slice(f.value.clone())))
     }
 
-    fn slice(&self, r: &Range<usize>) -> &[u8] {
+    pub(super) fn slice(&self, r: &Range<usize>) -> &[u8] {
         &self.raw[r.clone()]
+    }
+
+    /// Every field as offsets, for a pass that looks at name lengths before bytes.
+    pub(super) fn offsets(&self) -> impl Iterator<Item = &Field> + '_ {
+        self.fields.iter()
+    }
+
+    /// The value of field `i` as text, or `""`.
+    fn value_str(&self, i: usize) -> &str {
+        self.fields
+            .get(i)
+            .and_then(|f| std::str::from_utf8(self.slice(&f.value)).ok())
+            .unwrap_or("")
     }
 }
 
 impl HeaderSource for Fields {
+    /// Lengths first: most fields are told apart without slicing the head (a bounds check
+    /// per field and name) or comparing bytes. This scan runs several times per request.
     fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
+        let name = name.as_bytes();
+        self.fields
+            .iter()
+            .filter(move |f| {
+                f.name.len() == name.len() && self.slice(&f.name).eq_ignore_ascii_case(name)
+            })
+            .map(|f| self.slice(&f.value))
     }
 }
 
@@ -128,6 +148,8 @@ pub(crate) struct RequestHead {
     pub keep_alive: bool,
     /// `Connection: upgrade` with `Upgrade` on HTTP/1.1.
     pub upgrade: bool,
+    /// The index of the (only) `Host` field.
+    host: Option<usize>,
 }
 
 impl RequestHead {
@@ -157,7 +179,7 @@ impl RequestHead {
         if let Some((authority, _)) = absolute_authority(self.target()) {
             return authority;
         }
-        self.fields.first_str("host")
+        self.host.map_or("", |i| self.fields.value_str(i))
     }
 }
 
@@ -215,18 +237,17 @@ pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, H
         raw: buf.split_to(len).freeze(),
         fields: parsed,
     };
-    let hosts = fields.values("host").count();
-    if hosts > 1 || (minor == 1 && hosts == 0) {
+    let s = Summary::of(&fields);
+    if s.hosts > 1 || (minor == 1 && s.hosts == 0) {
         return Err(HeadError::Malformed("missing or repeated Host"));
     }
-    let framing = request_framing(&fields, minor)?;
-    let close = has_token(&fields, "connection", "close");
+    let framing = request_framing(&s, minor)?;
     let keep_alive = if minor == 1 {
-        !close
+        !s.close
     } else {
-        !close && has_token(&fields, "connection", "keep-alive")
+        !s.close && s.keep_alive
     };
-    let upgrade = minor == 1 && is_upgrade(&fields);
+    let upgrade = minor == 1 && s.upgrade_field && s.connection_upgrade;
     Ok(Some(RequestHead {
         method,
         target,
@@ -235,15 +256,16 @@ pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, H
         framing,
         keep_alive,
         upgrade,
+        host: s.host,
     }))
 }
 
 /// Request framing, refusing every shape two parsers could read differently:
 /// `Transfer-Encoding` with `Content-Length`, on HTTP/1.0, or without `chunked` last;
 /// repeated or listed `Content-Length`s that disagree or are not plain digits.
-fn request_framing(fields: &Fields, minor: u8) -> Result<Framing, HeadError> {
-    let te = transfer_coding(fields);
-    let cl = content_length(fields)?;
+fn request_framing(s: &Summary, minor: u8) -> Result<Framing, HeadError> {
+    let te = s.transfer_coding();
+    let cl = s.content_length.map_err(HeadError::Malformed)?;
     match (te, cl) {
         (Some(_), Some(_)) => Err(HeadError::Malformed(
             "Content-Length with Transfer-Encoding",
@@ -256,44 +278,6 @@ fn request_framing(fields: &Fields, minor: u8) -> Result<Framing, HeadError> {
         (None, Some(0)) | (None, None) => Ok(Framing::Empty),
         (None, Some(n)) => Ok(Framing::Length(n)),
     }
-}
-
-/// `None` without `Transfer-Encoding`; otherwise whether `chunked` is the final coding and
-/// appears once.
-fn transfer_coding(fields: &impl HeaderSource) -> Option<bool> {
-    let mut any = false;
-    let mut chunked = 0;
-    let mut last_chunked = false;
-    for t in super::super::headers::tokens(fields, "transfer-encoding") {
-        any = true;
-        last_chunked = t.eq_ignore_ascii_case(b"chunked");
-        chunked += usize::from(last_chunked);
-    }
-    if !any && fields.values("transfer-encoding").next().is_some() {
-        return Some(false);
-    }
-    any.then_some(last_chunked && chunked == 1)
-}
-
-/// The `Content-Length`, if any: every value and list element must be the same digits.
-fn content_length(fields: &impl HeaderSource) -> Result<Option<u64>, HeadError> {
-    let mut found: Option<u64> = None;
-    for v in fields.values("content-length") {
-        for item in v.split(|&b| b == b',') {
-            let item = item.trim_ascii();
-            if item.is_empty() || item.len() > 18 || !item.iter().all(u8::is_ascii_digit) {
-                return Err(HeadError::Malformed("bad Content-Length"));
-            }
-            let n = item
-                .iter()
-                .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
-            if found.is_some_and(|f| f != n) {
-                return Err(HeadError::Malformed("conflicting Content-Length"));
-            }
-            found = Some(n);
-        }
-    }
-    Ok(found)
 }
 
 /// A parsed backend response head.
@@ -346,8 +330,11 @@ pub(crate) fn parse_response(
         fields: parsed,
     };
     let no_body = *request == Method::HEAD || matches!(status, 100..=199 | 204 | 304);
-    let te = transfer_coding(&fields);
-    let cl = content_length(&fields).map_err(|_| "bad Content-Length from backend")?;
+    let s = Summary::of(&fields);
+    let te = s.transfer_coding();
+    let cl = s
+        .content_length
+        .map_err(|_| "bad Content-Length from backend")?;
     let framing = match (no_body, te, cl) {
         (true, _, _) => Framing::Empty,
         (false, Some(true), _) => Framing::Chunked,
@@ -357,11 +344,7 @@ pub(crate) fn parse_response(
     };
     let reusable = framing != Framing::Close
         && !(te.is_some() && cl.is_some())
-        && if minor == 1 {
-            !has_token(&fields, "connection", "close")
-        } else {
-            has_token(&fields, "connection", "keep-alive")
-        };
+        && if minor == 1 { !s.close } else { s.keep_alive };
     Ok(Some(ResponseHead {
         status,
         reason,
