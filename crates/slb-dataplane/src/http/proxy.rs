@@ -243,7 +243,8 @@ async fn proxy(
             upload.take(),
             body_empty,
         );
-        let (mut parts, body) = match tokio::time::timeout_at(deadline, send).await {
+        tokio::pin!(send);
+        let (mut parts, body) = match shared.idle.deadline(deadline, send).await {
             Err(_elapsed) => {
                 shared.count_upstream_timeout();
                 tracing::debug!(listener = %shared.key, backend = %backend.addr, "no response head in time");

@@ -374,7 +374,11 @@ async fn run(
                 shared.pool.checkout(backend.addr, start).await
             }
         };
-        let mut up = match tokio::time::timeout_at(deadline, connect).await {
+        let connected = {
+            tokio::pin!(connect);
+            shared.idle.deadline(deadline, connect).await
+        };
+        let mut up = match connected {
             Err(_) => return timed_out(&shared, client, &mut s.buf, head, rec, body).await,
             Ok(Err(e)) => {
                 shared.count_upstream_failure();
@@ -656,8 +660,9 @@ impl Transfer<'_> {
         W: AsyncWrite + Unpin,
     {
         let resp = loop {
-            let r = tokio::time::timeout_at(deadline, read_response_head(urd, rbuf, &head.method));
-            match r.await {
+            let read = read_response_head(urd, rbuf, &head.method);
+            tokio::pin!(read);
+            match rw.shared.idle.deadline(deadline, read).await {
                 Err(_) => return Outcome::TimedOut,
                 Ok(Err(HeadFailure::Silent)) => return Outcome::Failed { stale: true },
                 Ok(Err(HeadFailure::Other)) => return Outcome::Failed { stale: false },

@@ -9,6 +9,12 @@
 //! passed. The
 //! sweeper looks at most every [`GRANULARITY`]: idle timeouts are whole seconds, so closing
 //! a connection up to that much late keeps to what the setting means.
+//!
+//! The same table serves a request's deadline for its backend's response head
+//! ([`IdleTimers::deadline`]): a tokio timeout per request cost about 900 user-space
+//! instructions of a keep-alive request's 18,500 (building the `Sleep`, the timer wheel's
+//! insert and remove, and the driver's wheel work at every park), and request timeouts are
+//! whole seconds too.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -63,6 +69,56 @@ struct Waiting {
 const EXPIRED: u64 = u64::MAX;
 
 impl IdleTimers {
+    /// Runs `inner` until the deadline `at`; `Err(Elapsed)` once it passed (found by the
+    /// sweep, so up to [`GRANULARITY`] late).
+    pub(crate) fn deadline<F: Future + Unpin>(&self, at: Instant, inner: F) -> Deadline<'_, F> {
+        Deadline {
+            timers: self,
+            inner,
+            at_ms: self.millis(at, true),
+            key: NO_KEY,
+        }
+    }
+
+    /// Enters (first call, `key` is [`NO_KEY`]) or refreshes a wait in the table, with the
+    /// deadline `deadline_ms` gives on entry: `true` while it waits, `false` once the sweep
+    /// has ended it (the entry is then gone and `key` is [`NO_KEY`] again).
+    fn enter(&self, key: &mut usize, deadline_ms: impl FnOnce() -> u64, waker: &Waker) -> bool {
+        let mut t = self.lock();
+        if *key == NO_KEY {
+            let deadline = deadline_ms();
+            *key = t.waiting.insert(Waiting {
+                waker: waker.clone(),
+                deadline,
+            });
+            let at = self.instant(deadline);
+            if t.next_look.is_none_or(|look| at < look) {
+                t.next_look = Some(at);
+                self.earlier.notify_one();
+            }
+            return true;
+        }
+        match t.waiting.get_mut(*key) {
+            Some(w) if w.deadline != EXPIRED => {
+                w.waker.clone_from(waker);
+                true
+            }
+            _ => {
+                t.waiting.try_remove(*key);
+                *key = NO_KEY;
+                false
+            }
+        }
+    }
+
+    /// Leaves the table, if `key` is in it.
+    fn leave(&self, key: &mut usize) {
+        if *key != NO_KEY {
+            self.lock().waiting.try_remove(*key);
+            *key = NO_KEY;
+        }
+    }
+
     /// Waits until `socket` is readable (`true`), or its idle timeout `idle_ms` passes or it
     /// fails (`false`). The time counts from the first poll that finds nothing to read.
     pub(crate) fn wait<'a>(&'a self, socket: &'a TcpStream, idle_ms: u32) -> IdleWait<'a> {
@@ -140,57 +196,66 @@ pub(crate) struct IdleWait<'a> {
     idle_ms: u32,
 }
 
-impl IdleWait<'_> {
-    /// Leaves the table.
-    fn remove(&mut self) {
-        if self.key != NO_KEY {
-            self.timers.lock().waiting.try_remove(self.key);
-            self.key = NO_KEY;
-        }
-    }
-}
-
 impl Future for IdleWait<'_> {
     type Output = bool;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
         let this = self.get_mut();
         if let Poll::Ready(r) = this.socket.poll_read_ready(cx) {
-            this.remove();
+            this.timers.leave(&mut this.key);
             return Poll::Ready(r.is_ok());
         }
-        let timers = this.timers;
-        let mut t = timers.lock();
-        if this.key == NO_KEY {
-            let deadline = timers.millis(Instant::now(), true) + u64::from(this.idle_ms);
-            this.key = t.waiting.insert(Waiting {
-                waker: cx.waker().clone(),
-                deadline,
-            });
-            let at = timers.instant(deadline);
-            if t.next_look.is_none_or(|look| at < look) {
-                t.next_look = Some(at);
-                timers.earlier.notify_one();
-            }
-            return Poll::Pending;
-        }
-        match t.waiting.get_mut(this.key) {
-            Some(w) if w.deadline != EXPIRED => {
-                w.waker.clone_from(cx.waker());
-                Poll::Pending
-            }
-            _ => {
-                t.waiting.try_remove(this.key);
-                this.key = NO_KEY;
-                Poll::Ready(false)
-            }
+        let (timers, idle_ms) = (this.timers, this.idle_ms);
+        let deadline = || timers.millis(Instant::now(), true) + u64::from(idle_ms);
+        if timers.enter(&mut this.key, deadline, cx.waker()) {
+            Poll::Pending
+        } else {
+            Poll::Ready(false)
         }
     }
 }
 
 impl Drop for IdleWait<'_> {
     fn drop(&mut self) {
-        self.remove();
+        self.timers.leave(&mut self.key);
+    }
+}
+
+/// `inner` with a deadline in the listener's table (see [`IdleTimers::deadline`]).
+pub(crate) struct Deadline<'a, F> {
+    timers: &'a IdleTimers,
+    inner: F,
+    /// Milliseconds after the table's epoch.
+    at_ms: u64,
+    /// Its entry in the table, once `inner` has had to wait.
+    key: usize,
+}
+
+/// The deadline passed before the future completed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Elapsed;
+
+impl<F: Future + Unpin> Future for Deadline<'_, F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Poll::Ready(v) = Pin::new(&mut this.inner).poll(cx) {
+            this.timers.leave(&mut this.key);
+            return Poll::Ready(Ok(v));
+        }
+        let at_ms = this.at_ms;
+        if this.timers.enter(&mut this.key, || at_ms, cx.waker()) {
+            Poll::Pending
+        } else {
+            Poll::Ready(Err(Elapsed))
+        }
+    }
+}
+
+impl<F> Drop for Deadline<'_, F> {
+    fn drop(&mut self) {
+        self.timers.leave(&mut self.key);
     }
 }
 
@@ -281,6 +346,53 @@ mod tests {
                 .is_err(),
             "a later deadline needs no earlier sweep"
         );
+    }
+
+    /// A future that finishes in time gives its output and leaves no entry behind; one
+    /// that never finishes gives `Elapsed` once a sweep finds its deadline passed.
+    #[tokio::test]
+    async fn a_deadline_ends_what_has_not_finished() {
+        let timers = IdleTimers::default();
+        let at = Instant::now() + Duration::from_secs(5);
+        let ready = timers.deadline(at, std::future::ready(7));
+        assert_eq!(ready.await, Ok(7));
+        assert_eq!(timers.waiting(), 0, "finished at once: never entered");
+
+        let mut stuck = std::pin::pin!(timers.deadline(at, std::future::pending::<()>()));
+        assert!(futures_poll(stuck.as_mut()).is_pending());
+        assert_eq!(timers.waiting(), 1);
+        let next = timers.expire(Instant::now()).expect("one waiting");
+        assert!(at <= next && next <= at + Duration::from_millis(1));
+        assert!(futures_poll(stuck.as_mut()).is_pending(), "not yet due");
+        assert_eq!(timers.expire(at + Duration::from_millis(1)), None);
+        assert_eq!(stuck.await, Err(Elapsed));
+        assert_eq!(timers.waiting(), 0);
+    }
+
+    /// A deadline that has already passed when its future first waits wakes the sweeper at
+    /// once, and a dropped wait leaves the table.
+    #[tokio::test]
+    async fn a_past_deadline_wakes_the_sweeper_and_a_drop_leaves() {
+        let timers = IdleTimers::default();
+        let mut late = Box::pin(timers.deadline(Instant::now(), std::future::pending::<()>()));
+        assert!(futures_poll(late.as_mut()).is_pending());
+        tokio::time::timeout(Duration::from_secs(5), timers.earlier())
+            .await
+            .expect("the sweeper is told");
+        assert_eq!(
+            timers.expire(Instant::now() + Duration::from_millis(1)),
+            None
+        );
+        assert_eq!(late.await, Err(Elapsed));
+
+        let mut dropped = Box::pin(timers.deadline(
+            Instant::now() + Duration::from_secs(60),
+            std::future::pending::<()>(),
+        ));
+        assert!(futures_poll(dropped.as_mut()).is_pending());
+        assert_eq!(timers.waiting(), 1);
+        drop(dropped);
+        assert_eq!(timers.waiting(), 0);
     }
 
     /// Polls once with a waker that does nothing.
