@@ -490,7 +490,11 @@ sec_mem_idle() {
         sleep 4
         # shellcheck disable=SC2046
         after=$(rss_kib $(pids_of "$p")); n=$(awk '{print $2}' "$ready" 2>/dev/null)
-        kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+        # `pinned` is a function, so $! is the subshell running it: end the client below it
+        # too. Left alive, the 10,000 connections it holds (for --hold) stayed open into the
+        # loads that follow, and every proxy's keep-alive p99 there read 4-5 ms, not 1-1.5.
+        # shellcheck disable=SC2046
+        kill -TERM $(tree_pids "$pid") 2>/dev/null; wait "$pid" 2>/dev/null
         M_PCT=-; M_ELAPSED=-; NOTE=""
         [[ ${n:-0} == "$want" ]] || NOTE="error=only_${n:-0}_of_${want}_connections"
         emit mem_idle "$p" "$(awk -v a="$after" -v b="$before" -v n="${n:-0}" 'BEGIN{ if (n > 0) printf "%.2f", (a-b)/n; else print "-"}')" KiB/conn \
