@@ -5,6 +5,7 @@
 #   bench/callgrind.sh                          # N=2000 requests over one connection, each proxy
 #   N=5000 PROXIES='openslb nginx' bench/callgrind.sh
 #   SLB_BIN=/tmp/slb-old bench/callgrind.sh     # another OpenSLB build (A/B)
+#   H2=1 N=4000 bench/callgrind.sh              # HTTP/2 over TLS instead (h2load -c4 -m10)
 #
 # Why: on this shared 2-core VM a proxy's CPU time per request moves ±10 % between runs, so
 # a change worth 1-2 % only shows as an instruction count. This counts user space only (the
@@ -23,7 +24,9 @@ N=${N:-2000}
 PROXIES=${PROXIES:-"openslb nginx haproxy"}
 PORT_BASE=${PORT_BASE:-28000}
 PROXY_CPU=${PROXY_CPU:-1}      # the CPU bench/perf.sh pins every proxy to
+H2=${H2:-0}                     # 1: HTTP/2 over TLS 1.3 through the fleet's TLS listeners
 declare -A HTTP=([nginx]=$((PORT_BASE + 90)) [haproxy]=$((PORT_BASE + 91)) [openslb]=$((PORT_BASE + 95)))
+declare -A TLS=([nginx]=$((PORT_BASE + 443)) [haproxy]=$((PORT_BASE + 444)) [openslb]=$((PORT_BASE + 445)))
 
 log() { printf '[callgrind %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -57,6 +60,7 @@ grep -q "up for" "$FLEET_LOG" || die "bench/perf.sh up did not start (log: $FLEE
 IR=
 measure() {
     local name=$1 port=${HTTP[$1]} pid cmd=() dump total fleet_dir i
+    [[ $H2 == 1 ]] && port=${TLS[$1]}
     pid=$(sed -n "s/.*\] $name pid=\([0-9]*\):.*/\1/p" "$FLEET_LOG" | tail -1)
     [[ -n $pid && -r /proc/$pid/cmdline ]] || die "no running $name in the fleet"
     if [[ $name == nginx ]]; then
@@ -89,13 +93,26 @@ measure() {
     VG=$!
     wait_port "$port" || die "$name under valgrind did not listen (log: $OUT/$name.log)"
     sleep 1
-    curl -s "http://127.0.0.1:$port/[1-50]" -o /dev/null || die "$name: warm-up requests failed"
-    callgrind_control -z "$VG" >/dev/null
-    curl -s -w '%{http_code}\n' "http://127.0.0.1:$port/[1-$N]" -o /dev/null >"$OUT/$name.codes"
-    callgrind_control -d "$VG" >/dev/null
+    if [[ $H2 == 1 ]]; then
+        # Four connections with ten streams each; their four handshakes fall inside the
+        # counted window (about 450 instructions per request at N=4000).
+        taskset -c 0 h2load -n 500 -c4 -m10 "https://127.0.0.1:$port/" >/dev/null 2>&1 || die "$name: warm-up requests failed"
+        callgrind_control -z "$VG" >/dev/null
+        taskset -c 0 h2load -n "$N" -c4 -m10 "https://127.0.0.1:$port/" >"$OUT/$name.h2load" 2>&1
+        callgrind_control -d "$VG" >/dev/null
+    else
+        curl -s "http://127.0.0.1:$port/[1-50]" -o /dev/null || die "$name: warm-up requests failed"
+        callgrind_control -z "$VG" >/dev/null
+        curl -s -w '%{http_code}\n' "http://127.0.0.1:$port/[1-$N]" -o /dev/null >"$OUT/$name.codes"
+        callgrind_control -d "$VG" >/dev/null
+    fi
     sleep 1
     kill "$VG"; wait "$VG" 2>/dev/null; VG=
-    [[ $(grep -c '^200$' "$OUT/$name.codes") == "$N" ]] || die "$name: not all $N requests answered 200"
+    if [[ $H2 == 1 ]]; then
+        grep -q "^status codes: $N 2xx" "$OUT/$name.h2load" || die "$name: not all $N requests answered 2xx (see $OUT/$name.h2load)"
+    else
+        [[ $(grep -c '^200$' "$OUT/$name.codes") == "$N" ]] || die "$name: not all $N requests answered 200"
+    fi
     dump=$(ls "$OUT/$name".*.1 2>/dev/null | head -1)
     [[ -n $dump ]] || die "$name: no callgrind dump"
     total=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$dump")
@@ -109,9 +126,17 @@ for p in $PROXIES; do
     rows+=("| $p | $IR |")
 done
 {
-    echo "# bench/callgrind.sh $STAMP: user-space instructions per HTTP/1.1 keep-alive request"
+    if [[ $H2 == 1 ]]; then
+        echo "# bench/callgrind.sh $STAMP: user-space instructions per HTTP/2 request over TLS 1.3"
+    else
+        echo "# bench/callgrind.sh $STAMP: user-space instructions per HTTP/1.1 keep-alive request"
+    fi
     echo "# slb $(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null); $(nginx -v 2>&1); $(haproxy -v 2>/dev/null | head -1); $(valgrind --version)"
-    echo "# $N requests after 50 warm-up ones, curl over one connection (Host, User-Agent, Accept)"
+    if [[ $H2 == 1 ]]; then
+        echo "# $N requests after 500 warm-up ones, h2load -c4 -m10 (four connections, handshakes included)"
+    else
+        echo "# $N requests after 50 warm-up ones, curl over one connection (Host, User-Agent, Accept)"
+    fi
     echo
     echo "| proxy | instructions per request |"
     echo "|---|---:|"
