@@ -38,9 +38,14 @@ pub(crate) fn tokens<'a>(
     src: &'a impl HeaderSource,
     name: &'a str,
 ) -> impl Iterator<Item = &'a [u8]> + 'a {
-    src.values(name)
-        .flat_map(|v| v.split(|&b| b == b','))
-        .map(|t| t.trim_ascii())
+    src.values(name).flat_map(value_tokens)
+}
+
+/// The comma-separated tokens of one value, trimmed, empty ones skipped.
+pub(crate) fn value_tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
         .filter(|t| !t.is_empty())
 }
 

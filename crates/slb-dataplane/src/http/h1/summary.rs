@@ -6,6 +6,7 @@
 //! alone and compares bytes only for the five names that matter. The rules themselves are
 //! those of RFC 9112 §6 as `head.rs` applies them.
 
+use super::super::headers::value_tokens;
 use super::head::Fields;
 
 /// Why `Content-Length` is refused.
@@ -83,7 +84,7 @@ impl Summary {
     }
 
     fn connection(&mut self, value: &[u8]) {
-        for t in tokens(value) {
+        for t in value_tokens(value) {
             self.close |= t.eq_ignore_ascii_case(b"close");
             self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
             self.connection_upgrade |= t.eq_ignore_ascii_case(b"upgrade");
@@ -92,7 +93,7 @@ impl Summary {
 
     fn transfer_encoding(&mut self, value: &[u8]) {
         self.te_field = true;
-        for t in tokens(value) {
+        for t in value_tokens(value) {
             self.te_codings += 1;
             self.te_last_chunked = t.eq_ignore_ascii_case(b"chunked");
             self.te_chunked += usize::from(self.te_last_chunked);
@@ -120,14 +121,6 @@ impl Summary {
         }
         self.content_length = Ok(found);
     }
-}
-
-/// The comma-separated tokens of one value, trimmed, empty ones skipped.
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
