@@ -9,8 +9,9 @@
 //!
 //! Layout: `client.rs` (the client socket, registered lazily), `conn.rs` (client loop),
 //! `addrs.rs` and `idle.rs` (what an idle connection keeps: its addresses, its deadline in
-//! the listener's table), `exchange.rs` (one request), `h2c.rs` (HTTP/2 handoff),
-//! `head.rs` (parsing and framing, with `summary.rs`: the fields framing needs, in one pass), `write.rs` (head serialization), `body.rs` (relaying
+//! the listener's timer table, which also times requests), `exchange.rs` (one request),
+//! `h2c.rs` (HTTP/2 handoff), `head.rs` (parsing and framing) with `summary.rs` (the fields
+//! framing needs, in one pass), `write.rs` (head serialization), `body.rs` (relaying
 //! bodies), `chunked.rs`, `pool.rs`, `rewind.rs`, `spare.rs` (buffers of idle connections,
 //! per thread), `upload.rs` and `upstream.rs` (HTTP/2 requests to HTTP/1.1 backends).
 
