@@ -25,8 +25,6 @@ PROXIES=${PROXIES:-"openslb nginx haproxy"}
 PORT_BASE=${PORT_BASE:-28000}
 PROXY_CPU=${PROXY_CPU:-1}      # the CPU bench/perf.sh pins every proxy to
 H2=${H2:-0}                     # 1: HTTP/2 over TLS 1.3 through the fleet's TLS listeners
-declare -A HTTP=([nginx]=$((PORT_BASE + 90)) [haproxy]=$((PORT_BASE + 91)) [openslb]=$((PORT_BASE + 95)))
-declare -A TLS=([nginx]=$((PORT_BASE + 443)) [haproxy]=$((PORT_BASE + 444)) [openslb]=$((PORT_BASE + 445)))
 
 log() { printf '[callgrind %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -59,9 +57,12 @@ grep -q "up for" "$FLEET_LOG" || die "bench/perf.sh up did not start (log: $FLEE
 # instructions per request.
 IR=
 measure() {
-    local name=$1 port=${HTTP[$1]} pid cmd=() dump total fleet_dir i
-    [[ $H2 == 1 ]] && port=${TLS[$1]}
+    local name=$1 port pid cmd=() dump total fleet_dir i kind=http
+    [[ $H2 == 1 ]] && kind=tls
+    # The fleet's line for this proxy names its pid and ports ("NAME pid=N: http P tls P ...").
     pid=$(sed -n "s/.*\] $name pid=\([0-9]*\):.*/\1/p" "$FLEET_LOG" | tail -1)
+    port=$(sed -n "s/.*\] $name pid=[0-9]*:.* $kind \([0-9]*\) .*/\1/p" "$FLEET_LOG" | tail -1)
+    [[ -n $port ]] || die "no $kind port for $name in the fleet's log"
     [[ -n $pid && -r /proc/$pid/cmdline ]] || die "no running $name in the fleet"
     if [[ $name == nginx ]]; then
         # nginx rewrites its command line, and its master forks the worker that serves,

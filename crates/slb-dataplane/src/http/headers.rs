@@ -105,9 +105,6 @@ const OWNED: [&str; 6] = [
 
 const OWNED_LENGTHS: u64 = length_mask(&OWNED);
 
-/// Whether a header named `name` (any case) is hop-by-hop for this message: a fixed one
-/// (except `Upgrade` on an upgrade), or one of `listed`, the tokens of the message's
-/// `Connection` header (collected once per message, not once per field).
 /// The field names a `Connection` header lists (hop-by-hop for this message), inline for
 /// up to four: collected once per head without an allocation.
 pub(crate) type Listed<'a> = SmallVec<[&'a [u8]; 4]>;
@@ -117,6 +114,9 @@ pub(crate) fn listed_by_connection(src: &impl HeaderSource) -> Listed<'_> {
     tokens(src, "connection").collect()
 }
 
+/// Whether a header named `name` (any case) is hop-by-hop for this message: a fixed one
+/// (except `Upgrade` on an upgrade), or one of `listed`, the tokens of the message's
+/// `Connection` header (collected once per message, not once per field).
 pub(crate) fn is_hop_by_hop(listed: &[&[u8]], name: &[u8], keep_upgrade: bool) -> bool {
     if keep_upgrade && name.eq_ignore_ascii_case(b"upgrade") {
         return false;
@@ -143,13 +143,16 @@ pub(crate) struct Origin<'a> {
 impl Origin<'_> {
     /// Whether the balancer sets header `name` (any case) itself, replacing the client's.
     pub(crate) fn owns(&self, name: &[u8]) -> bool {
+        if !may_be_one_of(OWNED_LENGTHS, name) {
+            return false;
+        }
         let f = self.flags;
+        // Whether each of `OWNED` is set, in its order.
         let on = [true, f.proto, f.slb_ip, f.slb_id, f.port, f.client_src_port];
-        may_be_one_of(OWNED_LENGTHS, name)
-            && OWNED
-                .iter()
-                .zip(on)
-                .any(|(n, on)| on && name.eq_ignore_ascii_case(n.as_bytes()))
+        OWNED
+            .iter()
+            .zip(on)
+            .any(|(n, on)| on && name.eq_ignore_ascii_case(n.as_bytes()))
     }
 
     /// Calls `emit` with every forwarded header to set: `X-Forwarded-For` with the client's
@@ -232,6 +235,16 @@ mod tests {
     use super::*;
     use http::header::{CONNECTION, TE, UPGRADE};
 
+    fn every_forwarded_header() -> ForwardedHeaders {
+        ForwardedHeaders {
+            proto: true,
+            slb_ip: true,
+            slb_id: true,
+            port: true,
+            client_src_port: true,
+        }
+    }
+
     fn hop(h: &HeaderMap, name: &str, keep_upgrade: bool) -> bool {
         is_hop_by_hop(&listed_by_connection(h), name.as_bytes(), keep_upgrade)
     }
@@ -274,13 +287,7 @@ mod tests {
         ] {
             assert!(!is_hop_by_hop(&[], n.as_bytes(), false), "{n}");
         }
-        let all = ForwardedHeaders {
-            proto: true,
-            slb_ip: true,
-            slb_id: true,
-            port: true,
-            client_src_port: true,
-        };
+        let all = every_forwarded_header();
         let origin = |flags| Origin {
             https: false,
             flags,
@@ -340,16 +347,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(X_FORWARDED_FOR, HeaderValue::from_static("1.1.1.1"));
         h.append(X_FORWARDED_FOR, HeaderValue::from_static("2.2.2.2"));
-        let flags = ForwardedHeaders {
-            proto: true,
-            slb_ip: true,
-            slb_id: true,
-            port: true,
-            client_src_port: true,
-        };
         let origin = Origin {
             https: false,
-            flags,
+            flags: every_forwarded_header(),
             client: "9.9.9.9:1000".parse().unwrap(),
             listener: "10.0.0.1:80".parse().unwrap(),
             load_balancer_id: "lb-1",

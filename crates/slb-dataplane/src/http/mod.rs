@@ -4,8 +4,9 @@
 //! WebSocket passthrough and the balancer's own error pages.
 //!
 //! Layout: `route.rs` (snapshot and rule matching), `runtime.rs` (bind/accept/diff of one
-//! listener), `connection.rs` (admission and the path of one client connection), `h1/` (HTTP/1.1 connections and the backend side of every request),
-//! `proxy.rs` (one HTTP/2 request), `headers.rs` (with `addr_text.rs`), `sticky.rs`, `gzip.rs`, `error_page.rs`,
+//! listener), `connection.rs` (admission and the path of one client connection), `h1/`
+//! (HTTP/1.1 connections and the backend side of every request), `proxy.rs` (one HTTP/2
+//! request), `headers.rs` (with `addr_text.rs`), `sticky.rs`, `gzip.rs`, `error_page.rs`,
 //! `tail.rs` (HTTP/2 response body accounting), [`access_log`].
 
 pub mod access_log;
