@@ -245,6 +245,18 @@ mod tests {
         }
     }
 
+    /// A plain-HTTP listener on 10.0.0.1:80 of `lb-1`, and a client at `client`.
+    fn origin(flags: ForwardedHeaders, client: &str) -> Origin<'static> {
+        Origin {
+            https: false,
+            flags,
+            client: client.parse().unwrap(),
+            listener: "10.0.0.1:80".parse().unwrap(),
+            load_balancer_id: "lb-1",
+            listener_port: 80,
+        }
+    }
+
     fn hop(h: &HeaderMap, name: &str, keep_upgrade: bool) -> bool {
         is_hop_by_hop(&listed_by_connection(h), name.as_bytes(), keep_upgrade)
     }
@@ -288,14 +300,7 @@ mod tests {
             assert!(!is_hop_by_hop(&[], n.as_bytes(), false), "{n}");
         }
         let all = every_forwarded_header();
-        let origin = |flags| Origin {
-            https: false,
-            flags,
-            client: "10.0.0.9:1000".parse().unwrap(),
-            listener: "10.0.0.1:80".parse().unwrap(),
-            load_balancer_id: "lb-1",
-            listener_port: 80,
-        };
+        let origin = |flags| origin(flags, "10.0.0.9:1000");
         for n in OWNED {
             assert!(origin(all).owns(n.to_ascii_uppercase().as_bytes()), "{n}");
         }
@@ -324,14 +329,7 @@ mod tests {
             X_FORWARDED_FOR,
             HeaderValue::from_str(&chain.join(", ")).unwrap(),
         );
-        let origin = Origin {
-            https: false,
-            flags: ForwardedHeaders::default(),
-            client: "[2001:db8::1234:5678]:1000".parse().unwrap(),
-            listener: "10.0.0.1:80".parse().unwrap(),
-            load_balancer_id: "lb-1",
-            listener_port: 80,
-        };
+        let origin = origin(ForwardedHeaders::default(), "[2001:db8::1234:5678]:1000");
         let mut xff = Vec::new();
         origin.fields(&h, |n, v| {
             if n == X_FORWARDED_FOR {
@@ -347,14 +345,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(X_FORWARDED_FOR, HeaderValue::from_static("1.1.1.1"));
         h.append(X_FORWARDED_FOR, HeaderValue::from_static("2.2.2.2"));
-        let origin = Origin {
-            https: false,
-            flags: every_forwarded_header(),
-            client: "9.9.9.9:1000".parse().unwrap(),
-            listener: "10.0.0.1:80".parse().unwrap(),
-            load_balancer_id: "lb-1",
-            listener_port: 80,
-        };
+        let origin = origin(every_forwarded_header(), "9.9.9.9:1000");
         let mut set = Vec::new();
         origin.fields(&h, |n, v| {
             set.push(format!("{n}: {}", String::from_utf8_lossy(v)))
