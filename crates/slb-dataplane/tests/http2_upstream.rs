@@ -53,6 +53,9 @@ impl Seen {
 /// - `/once`: answers the first request of a connection, closes on any later one unanswered;
 /// - `/mute`: closes without answering;
 /// - `/slow`: answers after 3 s;
+/// - `/hang`: never answers, and counts in [`HUNG_UP`] when the balancer closes;
+/// - `/big`: [`BIG`] bytes with `Content-Length`;
+/// - `HEAD` anything: `Content-Length: 5` and no body;
 /// - otherwise `hi`.
 async fn raw_backend() -> (SocketAddr, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -68,6 +71,18 @@ async fn raw_backend() -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, conns)
 }
 
+/// `/hang` connections the balancer has closed.
+static HUNG_UP: AtomicUsize = AtomicUsize::new(0);
+
+/// Size of the `/big` body: three times the balancer's 1 MiB receive window, and more than
+/// any client's default window.
+const BIG: usize = 3 * 1024 * 1024;
+
+/// Byte `i` of the `/big` body.
+fn big_byte(i: usize) -> u8 {
+    (i % 251) as u8
+}
+
 async fn serve_raw(mut s: TcpStream) {
     let mut buf = Vec::new();
     let mut served = 0;
@@ -76,6 +91,21 @@ async fn serve_raw(mut s: TcpStream) {
         let target = req.line.split(' ').nth(1).unwrap_or("/");
         let path = target.split('?').next().unwrap_or("/").to_owned();
         let answer: Vec<u8> = match path.as_str() {
+            _ if req.line.starts_with("HEAD ") => {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".to_vec()
+            }
+            "/hang" => {
+                let mut b = [0u8; 1];
+                let _ = s.read(&mut b).await;
+                HUNG_UP.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            "/big" => {
+                let mut a =
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {BIG}\r\n\r\n").into_bytes();
+                a.extend((0..BIG).map(big_byte));
+                a
+            }
             "/chunked" => {
                 let first = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
                 if s.write_all(first).await.is_err() {
@@ -431,4 +461,150 @@ fn connect_failures(dp: &DataPlane, port: u16) -> u64 {
         .find_map(|l| l.strip_prefix(prefix.as_str()))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {prefix} in {m}"))
+}
+
+/// A raw h2 client (the h2 crate's), for what hyper's client does not expose: interim
+/// responses and stream resets.
+async fn raw_h2(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
+    let s = TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = h2::client::handshake(s).await.unwrap();
+    tokio::spawn(conn);
+    send.ready().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_reset_by_the_client_closes_its_backend_request() {
+    let (dp, addr, _) = listener(208, Duration::from_secs(60)).await;
+    let mut send = raw_h2(addr).await;
+    let before = HUNG_UP.load(Ordering::SeqCst);
+    let req = Request::get("http://h2.test/hang").body(()).unwrap();
+    let (resp, mut stream) = send.send_request(req, true).unwrap();
+    // The backend has the request before the client gives up on it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.send_reset(h2::Reason::CANCEL);
+    drop(resp);
+    tokio::time::timeout(STEP, async {
+        while HUNG_UP.load(Ordering::SeqCst) == before {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the backend connection is closed long before the 60 s request timeout");
+    // The client's connection goes on.
+    let mut send = h2(addr).await;
+    let (resp, body) = call(&mut send, get("/")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(&body[..], b"hi");
+    dp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_of_one_connection_do_not_wait_for_each_other() {
+    let (dp, addr, _) = listener(209, Duration::from_secs(60)).await;
+    let send = h2(addr).await;
+    let mut s = send.clone();
+    let slow = tokio::spawn(async move { call(&mut s, get("/slow")).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = std::time::Instant::now();
+    for _ in 0..5 {
+        let mut s = send.clone();
+        let (resp, body) = call(&mut s, get("/")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(&body[..], b"hi");
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "answered beside a 3 s response: {:?}",
+        t.elapsed()
+    );
+    assert!(!slow.is_finished(), "the slow stream is still waiting");
+    let (resp, body) = slow.await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(&body[..], b"slow");
+    dp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_100_continue_is_answered_before_the_body_is_sent() {
+    let (dp, addr, _) = listener(210, Duration::from_secs(60)).await;
+    let mut send = raw_h2(addr).await;
+    let req = Request::post("http://h2.test/echo")
+        .header("expect", "100-continue")
+        .header("content-length", "5")
+        .body(())
+        .unwrap();
+    let (mut resp, mut stream) = send.send_request(req, false).unwrap();
+    let interim =
+        tokio::time::timeout(STEP, std::future::poll_fn(|cx| resp.poll_informational(cx)))
+            .await
+            .expect("an interim response before any body byte")
+            .expect("one interim response")
+            .unwrap();
+    assert_eq!(interim.status(), StatusCode::CONTINUE);
+    stream
+        .send_data(Bytes::from_static(b"hello"), true)
+        .unwrap();
+    let resp = tokio::time::timeout(STEP, resp).await.unwrap().unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let mut got = Vec::new();
+    while let Some(d) = body.data().await {
+        let d = d.unwrap();
+        let _ = body.flow_control().release_capacity(d.len());
+        got.extend_from_slice(&d);
+    }
+    assert_eq!(got, b"hello");
+    dp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_gets_the_length_without_a_body_and_the_backend_connection_goes_on() {
+    let (dp, addr, conns) = listener(211, Duration::from_secs(60)).await;
+    let mut send = h2(addr).await;
+    for _ in 0..2 {
+        let req = Request::head("http://h2.test/")
+            .body(Empty::new().boxed())
+            .unwrap();
+        let (resp, body) = call(&mut send, req).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-length"], "5");
+        assert!(body.is_empty());
+        let (resp, body) = call(&mut send, get("/")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(&body[..], b"hi");
+    }
+    assert_eq!(conns.load(Ordering::Relaxed), 1);
+    dp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_larger_than_every_window_arrives_whole() {
+    let (dp, addr, _) = listener(212, Duration::from_secs(60)).await;
+    let mut send = raw_h2(addr).await;
+    let req = Request::get("http://h2.test/big").body(()).unwrap();
+    let (resp, _) = send.send_request(req, true).unwrap();
+    let resp = tokio::time::timeout(STEP, resp).await.unwrap().unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-length"], BIG.to_string().as_str());
+    let mut body = resp.into_body();
+    let mut got = 0usize;
+    tokio::time::timeout(STEP, async {
+        while let Some(d) = body.data().await {
+            let d = d.unwrap();
+            assert!(
+                d.iter().enumerate().all(|(i, &b)| b == big_byte(got + i)),
+                "bytes from {got} changed"
+            );
+            got += d.len();
+            // A slow reader: the client's window (64 KiB by default) opens a frame at a time.
+            if got % (256 * 1024) < d.len() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let _ = body.flow_control().release_capacity(d.len());
+        }
+    })
+    .await
+    .expect("the whole body in time");
+    assert_eq!(got, BIG);
+    dp.shutdown().await;
 }

@@ -163,7 +163,7 @@ async fn serve_tls(
     if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
         let _ = tls.get_ref().0.set_nodelay(true);
         let ssl = super::h1::ssl_info(tls.get_ref().1);
-        let h2 = super::h1::serve_h2(tls, bytes::Bytes::new(), shared, peer, local, idle, ssl);
+        let h2 = super::h2::serve(tls, bytes::Bytes::new(), shared, peer, local, idle, ssl);
         tokio::spawn(async move {
             h2.await;
             drop(hold);

@@ -19,9 +19,11 @@ pub(crate) fn error_response(status: StatusCode) -> Response<ProxyBody> {
     let body = format!(
         "<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center><hr><center>OpenSLB</center></body></html>\n"
     );
+    let len = body.len();
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),

@@ -1,5 +1,5 @@
-//! Header decisions shared by both front ends (the native HTTP/1.1 engine and hyper's
-//! HTTP/2): hop-by-hop names, forwarded headers, cookies and upgrades. Each is written once
+//! Header decisions shared by both front ends (the native HTTP/1.1 engine and the HTTP/2
+//! server): hop-by-hop names, forwarded headers, cookies and upgrades. Each is written once
 //! against [`HeaderSource`], so the raw-head engine and `HeaderMap` cannot drift apart.
 
 use std::net::SocketAddr;

@@ -1,13 +1,15 @@
-//! Layer-7 HTTP listeners: the native HTTP/1.1 engine ([`h1`]) and hyper's HTTP/2 server for
-//! h2 and h2c clients, routing by domain and URL, cookie persistence, forwarded headers,
-//! pooled keep-alive connections to backends (the engine's, for both), gzip, redirects,
-//! WebSocket passthrough and the balancer's own error pages.
+//! Layer-7 HTTP listeners: the native HTTP/1.1 engine (`h1`) and the HTTP/2 server
+//! (`h2`, on the h2 crate) for h2 and h2c clients, routing by domain and URL, cookie
+//! persistence, forwarded headers, pooled keep-alive connections to backends (the
+//! engine's, for both), gzip, redirects, WebSocket passthrough and the balancer's own error
+//! pages.
 //!
 //! Layout: `route.rs` (snapshot and rule matching), `runtime.rs` (bind/accept/diff of one
 //! listener), `connection.rs` (admission and the path of one client connection), `h1/`
-//! (HTTP/1.1 connections and the backend side of every request), `proxy.rs` (one HTTP/2
-//! request), `headers.rs` (with `addr_text.rs`), `sticky.rs`, `gzip.rs`, `error_page.rs`,
-//! `tail.rs` (HTTP/2 response body accounting), [`access_log`].
+//! (HTTP/1.1 connections and the backend side of every request), `h2/` (HTTP/2
+//! connections and streams), `proxy.rs` (one HTTP/2 request), `headers.rs` (with
+//! `addr_text.rs`), `sticky.rs`, `gzip.rs`, `error_page.rs`, `tail.rs` (HTTP/2 response
+//! body accounting), [`access_log`].
 
 pub mod access_log;
 mod addr_text;
@@ -15,6 +17,7 @@ mod connection;
 mod error_page;
 mod gzip;
 mod h1;
+mod h2;
 mod headers;
 mod proxy;
 mod route;
@@ -28,6 +31,7 @@ use http_body_util::combinators::BoxBody;
 
 pub use error_page::SERVER_NAME;
 pub(crate) use h1::trim_spares;
+pub use h2::MAX_CONCURRENT_STREAMS;
 pub use proxy::MAX_HTTP_ATTEMPTS;
 pub(crate) use runtime::{HttpListenerRuntime, HttpShared};
 pub use sticky::{INSERT_COOKIE_NAME, MAX_SERVER_COOKIES};

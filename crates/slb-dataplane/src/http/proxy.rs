@@ -3,17 +3,16 @@
 //! rewrite the response. HTTP/1.1 requests never come here: the engine serves them itself
 //! (`h1/exchange.rs`), so there are no upgrades to relay (HTTP/2 has no `Upgrade`).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::h2::RequestBody;
 use http::header::{HeaderValue, HOST, SET_COOKIE, USER_AGENT};
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::access_log::{rfc3339_now, AccessLogEntry};
 use super::error_page::{error_response, redirect};
@@ -35,6 +34,9 @@ pub(crate) struct ConnCtx {
     pub local: SocketAddr,
 }
 
+/// First allocation for an upstream request head, which then grows if it must.
+const HEAD_CAPACITY: usize = 1024;
+
 /// Most backends tried for one request (the first choice and one retry).
 pub const MAX_HTTP_ATTEMPTS: usize = 2;
 
@@ -45,22 +47,22 @@ fn idempotent(m: &Method) -> bool {
     )
 }
 
-/// The hyper service: never fails, every problem becomes one of the balancer's pages.
+/// Answers one HTTP/2 request: never fails, every problem becomes one of the balancer's
+/// pages.
 ///
 /// A function returning an async block, with the request split before it: an async fn
-/// would keep the whole request as an argument beside its parts, and hyper moves this
-/// future (one per stream) several times before its task first polls it.
+/// would keep the whole request as an argument beside its parts.
 pub(crate) fn handle(
     ctx: Arc<ConnCtx>,
-    req: Request<Incoming>,
-) -> impl std::future::Future<Output = Result<Response<TailBody>, Infallible>> + Send {
+    req: Request<RequestBody>,
+) -> impl std::future::Future<Output = Response<TailBody>> + Send {
     let start = Instant::now();
     let (req, body) = req.into_parts();
     async move {
         let host = request_host(&req);
         // Built only when the listener logs: formatting the time and copying the head's
         // fields costs more than the rest of a small request's bookkeeping.
-        // Boxed: the entry rides in the response body, which hyper moves several times.
+        // Boxed: the entry rides in the response body, which is moved on its way out.
         let mut entry = ctx.shared.access_log.is_some().then(|| {
             Box::new(AccessLogEntry {
                 time: rfc3339_now(),
@@ -83,8 +85,8 @@ pub(crate) fn handle(
             })
         });
         let snap = ctx.shared.snapshot.load_full();
-        // Boxed: the forwarding state is large, and hyper moves this future a few times before
-        // its task first polls it.
+        // Boxed: the forwarding state is large, and the stream's future, which holds this one,
+        // is moved into the connection's set of streams before it is first polled.
         let (resp, guard) = Box::pin(proxy(&ctx, &snap, &req, body, host, start, &mut entry)).await;
         ctx.shared.http.count_status(resp.status());
         if let Some(e) = entry.as_mut() {
@@ -99,7 +101,7 @@ pub(crate) fn handle(
             start,
             sent: 0,
         };
-        Ok(Response::from_parts(parts, body))
+        Response::from_parts(parts, body)
     }
 }
 
@@ -127,7 +129,7 @@ async fn proxy(
     ctx: &ConnCtx,
     snap: &HttpSnapshot,
     req: &Parts,
-    body: Incoming,
+    body: RequestBody,
     host: &str,
     start: Instant,
     entry: &mut Option<Box<AccessLogEntry>>,
@@ -139,7 +141,7 @@ async fn proxy(
         return (page(error_response(StatusCode::URI_TOO_LONG)), None);
     }
     if req.method == Method::CONNECT {
-        // Not proxied, as on HTTP/1.1 (hyper refuses extended CONNECT before this).
+        // Not proxied, as on HTTP/1.1 (h2 refuses extended CONNECT before this).
         return (page(error_response(StatusCode::METHOD_NOT_ALLOWED)), None);
     }
     // The instance's query rate, as for HTTP/1.1 requests.
@@ -182,7 +184,8 @@ async fn proxy(
     } else {
         host
     };
-    let mut head = Vec::new();
+    // Room for a typical head and its forwarded fields in one allocation.
+    let mut head = Vec::with_capacity(HEAD_CAPACITY);
     map_request_head(
         &mut head,
         &req.method,

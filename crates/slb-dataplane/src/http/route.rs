@@ -16,7 +16,7 @@ use slb_core::{RuleTable, SchedulerKind};
 
 use crate::spec::{BackendSpec, HealthCheckSpec, HttpListenerSpec, ListenerSpec, StickySpec};
 
-/// Re-exported so the HTTP/1 and hyper paths strip ports exactly as routing does.
+/// Re-exported so the HTTP/1.1 and HTTP/2 paths strip ports exactly as routing does.
 pub(crate) use slb_core::rules::host_without_port;
 
 /// One rule's target: its id and the index of its group in [`HttpSnapshot::groups`]. Its

@@ -1,6 +1,6 @@
 //! The client side of one connection: read request heads within the idle timeout, refuse
-//! bad ones with the balancer's page, hand HTTP/2 (prior knowledge) to hyper, and run each
-//! request's exchange until the connection ends.
+//! bad ones with the balancer's page, hand HTTP/2 (prior knowledge) to the HTTP/2 server,
+//! and run each request's exchange until the connection ends.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -99,7 +99,7 @@ pub(crate) fn serve(
                     let prefix = c.scratch().buf.split().freeze();
                     let _ = stream.set_nodelay(true);
                     let ssl = stream.ssl_info();
-                    let h2 = super::h2c::serve(
+                    let h2 = super::super::h2::serve(
                         stream,
                         prefix,
                         c.shared().clone(),

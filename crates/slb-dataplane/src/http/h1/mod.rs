@@ -3,17 +3,16 @@
 //! connections. It exists because the generic hyper server and client cost twice the CPU
 //! per request of nginx on the benchmark: no per-request channel hops, no `HeaderMap`
 //! rebuilding, one write for a small response. Its strict framing rules also make the
-//! smuggling decisions the balancer's own (see `head.rs`). HTTP/2 clients are handed to
-//! hyper's HTTP/2 server (`conn.rs`, `h2c.rs`), whose requests go to the backends over this
+//! smuggling decisions the balancer's own (see `head.rs`). HTTP/2 clients are handed to the
+//! HTTP/2 server (`conn.rs`, `../h2/`), whose requests go to the backends over this
 //! engine's pool too (`upstream.rs`).
 //!
 //! Layout: `client.rs` (the client socket, registered lazily), `conn.rs` (client loop),
 //! `addrs.rs` and `idle.rs` (what an idle connection keeps: its addresses, its deadline in
 //! the listener's timer table, which also times requests), `exchange.rs` (one request),
-//! `h2c.rs` (HTTP/2 handoff), `head.rs` (parsing and framing) with `summary.rs` (the fields
-//! framing needs, in one pass), `write.rs` (head serialization), `body.rs` (relaying
-//! bodies), `chunked.rs`, `pool.rs`, `rewind.rs`, `spare.rs` (buffers of idle connections,
-//! per thread), `upload.rs` and `upstream.rs` (HTTP/2 requests to HTTP/1.1 backends).
+//! `head.rs` (parsing and framing) with `summary.rs` (the fields framing needs, in one
+//! pass), `write.rs` (head serialization), `body.rs` (relaying bodies), `chunked.rs`,
+//! `pool.rs`, `spare.rs` (buffers of idle connections, per thread), `upload.rs` and `upstream.rs` (HTTP/2 requests to HTTP/1.1 backends).
 
 mod addrs;
 mod body;
@@ -21,11 +20,9 @@ mod chunked;
 mod client;
 mod conn;
 mod exchange;
-mod h2c;
 mod head;
 mod idle;
 mod pool;
-mod rewind;
 mod spare;
 mod summary;
 mod upload;
@@ -34,7 +31,6 @@ mod write;
 
 pub(crate) use client::{ssl_info, Client, ClientStream};
 pub(crate) use conn::serve;
-pub(crate) use h2c::serve as serve_h2;
 pub(crate) use idle::IdleTimers;
 pub(crate) use pool::Pool;
 pub(crate) use spare::trim as trim_spares;

@@ -10,10 +10,10 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use super::super::h2::RequestBody;
 use bytes::Bytes;
 use http::Method;
 use http_body::Body;
-use hyper::body::Incoming;
 use tokio::net::TcpStream;
 
 use super::chunked::{write_chunk_header, CHUNK_END, LAST_CHUNK};
@@ -45,7 +45,7 @@ pub(crate) enum UploadError {
 
 /// The rest of a request body, streamed to the backend as the client sends it.
 pub(crate) struct Upload {
-    body: Incoming,
+    body: RequestBody,
     /// `Some(n)`: `n` bytes remain of a `Content-Length` body; `None`: chunked.
     remaining: Option<u64>,
     /// Framed bytes not yet written, from `pos`: at most one frame's worth.
@@ -65,12 +65,12 @@ fn expects_body(method: &Method) -> bool {
 /// body bytes that have already arrived (at most [`PREFETCH`]); returns what remains to
 /// stream, `None` when the whole body is in `out`. Never waits for the client.
 pub(crate) async fn prepare(
-    mut body: Incoming,
+    mut body: RequestBody,
     method: &Method,
     out: &mut Vec<u8>,
 ) -> Result<Option<Upload>, ClientBodyError> {
     if body.is_end_stream() {
-        // (hyper reports an exact size of 0 for every such body, announced or not.)
+        // (A body ended with the head has an exact size of 0, announced or not.)
         if expects_body(method) {
             out.extend_from_slice(b"content-length: 0\r\n");
         }

@@ -30,9 +30,8 @@ use super::upload::{ClientBodyError, Upload, UploadError};
 /// Read size for response bodies that did not arrive with their head.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Room for the first read of a response: its head, and the whole of a small body. A small
-/// allocation from the allocator's per-thread cache, where 16 KiB ones (one per stream in
-/// flight, held until the body is sent) went through its large-extent path.
+/// Room for the first read of a response: its head, and the whole of a small body. It is
+/// read on the stack and kept in a buffer of the size that arrived (see [`first_fill`]).
 const HEAD_READ: usize = 4 * 1024;
 
 /// Reads what the backend has sent onto `rbuf`.
@@ -51,6 +50,29 @@ fn fill(
 ) -> Poll<io::Result<usize>> {
     rbuf.reserve(room);
     tokio_util::io::poll_read_buf(Pin::new(stream), cx, rbuf)
+}
+
+/// The first read of a response, into [`HEAD_READ`] bytes on the stack, kept in an `rbuf`
+/// of just the size read. The buffer lives as long as the response (its head's values and
+/// a small body share it), one per stream in flight: a few hundred bytes come from the
+/// allocator's per-thread cache, where 4 KiB ones, with dozens of streams in flight, went
+/// back and forth to its arena on most requests.
+fn first_fill(
+    stream: &mut tokio::net::TcpStream,
+    cx: &mut Context<'_>,
+    rbuf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    let mut room = [std::mem::MaybeUninit::<u8>::uninit(); HEAD_READ];
+    let mut buf = tokio::io::ReadBuf::uninit(&mut room);
+    ready!(tokio::io::AsyncRead::poll_read(
+        Pin::new(stream),
+        cx,
+        &mut buf
+    ))?;
+    let got = buf.filled();
+    rbuf.reserve(got.len());
+    rbuf.extend_from_slice(got);
+    Poll::Ready(Ok(got.len()))
 }
 
 /// Why a request got no response head from its backend.
@@ -142,7 +164,8 @@ impl Wire {
     }
 
     /// Sends the request while reading the response head; interim 1xx heads are skipped
-    /// (HTTP/2 clients get no 100 Continue from the backend; hyper answers those itself).
+    /// (HTTP/2 clients get no 100 Continue from the backend; `h2/stream.rs` answers those
+    /// itself).
     fn poll_head(
         &mut self,
         cx: &mut Context<'_>,
@@ -161,7 +184,12 @@ impl Wire {
                     Err(e) => return Poll::Ready(Err(HeadFailure::Other(e))),
                 }
             }
-            match ready!(fill(&mut self.up.stream, cx, &mut self.rbuf, HEAD_READ)) {
+            let read = if self.rbuf.is_empty() && self.rbuf.capacity() == 0 {
+                first_fill(&mut self.up.stream, cx, &mut self.rbuf)
+            } else {
+                fill(&mut self.up.stream, cx, &mut self.rbuf, HEAD_READ)
+            };
+            match ready!(read) {
                 Ok(0) => return Poll::Ready(Err(self.lost("backend closed before responding"))),
                 Ok(_) => self.received = true,
                 Err(_) => return Poll::Ready(Err(self.lost("backend reset the connection"))),
@@ -228,7 +256,7 @@ pub(crate) async fn send(
     }
 }
 
-/// The response parts for hyper and the body reader; a body already read whole gives the
+/// The response parts for the HTTP/2 stream and the body reader; a body already read whole gives the
 /// connection back at once.
 fn respond(
     resp: ResponseHead,
@@ -279,7 +307,7 @@ fn respond(
     Ok((parts, UpstreamBody(Inner::Stream(Box::new(streaming)))))
 }
 
-/// The backend's fields for hyper: hop-by-hop ones and `Transfer-Encoding` dropped (HTTP/2
+/// The backend's fields for the HTTP/2 client: hop-by-hop ones and `Transfer-Encoding` dropped (HTTP/2
 /// frames the body itself), `Content-Length` kept only when it is the body's framing or
 /// describes a body not sent (HEAD, 304). Values share the head's bytes.
 fn response_headers(resp: &ResponseHead) -> HeaderMap {

@@ -1,6 +1,6 @@
 //! Serializes the heads the engine sends: the request to a backend and the response head
 //! to a client, straight from the parsed offsets without building a `HeaderMap`; and the
-//! request head of an HTTP/2 request, straight from hyper's `HeaderMap` without copying it.
+//! request head of an HTTP/2 request, straight from its `HeaderMap` without copying it.
 
 use http::{HeaderMap, Method};
 

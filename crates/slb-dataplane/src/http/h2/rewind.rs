@@ -1,5 +1,5 @@
 //! A client stream with bytes already read put back in front, so a connection the engine
-//! has started reading (an HTTP/2 preface) can be handed to hyper from its first byte. It
+//! has started reading (an HTTP/2 preface) can be handed to the HTTP/2 server from its first byte. It
 //! also records when the client last sent anything, for HTTP/2's idle timeout.
 
 use std::io;
