@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use http::header::{HeaderMap, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use smallvec::SmallVec;
 
 use super::addr_text::AddrText;
@@ -27,9 +27,18 @@ pub(crate) trait HeaderSource {
     }
 }
 
+/// `X-Forwarded-For` as a built name: every HTTP/2 request looks it up, and a lookup by
+/// text parses the name first.
+static X_FORWARDED_FOR_NAME: HeaderName = HeaderName::from_static(X_FORWARDED_FOR);
+
 impl HeaderSource for HeaderMap {
     fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.get_all(name).iter().map(HeaderValue::as_bytes)
+        let all = if name == X_FORWARDED_FOR {
+            self.get_all(&X_FORWARDED_FOR_NAME)
+        } else {
+            self.get_all(name)
+        };
+        all.iter().map(HeaderValue::as_bytes)
     }
 }
 

@@ -34,9 +34,6 @@ pub(crate) struct ConnCtx {
     pub local: SocketAddr,
 }
 
-/// First allocation for an upstream request head, which then grows if it must.
-const HEAD_CAPACITY: usize = 1024;
-
 /// Most backends tried for one request (the first choice and one retry).
 pub const MAX_HTTP_ATTEMPTS: usize = 2;
 
@@ -184,8 +181,7 @@ async fn proxy(
     } else {
         host
     };
-    // Room for a typical head and its forwarded fields in one allocation.
-    let mut head = Vec::with_capacity(HEAD_CAPACITY);
+    let mut head = Vec::new();
     map_request_head(
         &mut head,
         &req.method,

@@ -7,7 +7,7 @@ use std::ops::Range;
 use bytes::{Bytes, BytesMut};
 use http::Method;
 
-use super::super::headers::HeaderSource;
+use super::super::headers::{listed_by_connection, HeaderSource, Listed};
 use super::super::{MAX_REQUEST_HEAD, MAX_REQUEST_HEADERS, MAX_URI_LEN};
 use super::summary::Summary;
 
@@ -150,9 +150,17 @@ pub(crate) struct RequestHead {
     pub upgrade: bool,
     /// The index of the (only) `Host` field.
     host: Option<usize>,
+    /// `Connection` names fields to drop (see [`Summary::lists_fields`]).
+    lists_fields: bool,
 }
 
 impl RequestHead {
+    /// The tokens of `Connection`, when it lists more than the fixed hop-by-hop names:
+    /// most heads list nothing else, and then are not scanned for it.
+    pub(crate) fn listed(&self) -> Listed<'_> {
+        listed_if(self.lists_fields, &self.fields)
+    }
+
     /// The request target as sent (origin form `/path?query`, or absolute form).
     pub(crate) fn target(&self) -> &str {
         std::str::from_utf8(self.fields.slice(&self.target)).unwrap_or("/")
@@ -257,6 +265,7 @@ pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, H
         keep_alive,
         upgrade,
         host: s.host,
+        lists_fields: s.lists_fields,
     }))
 }
 
@@ -289,9 +298,25 @@ pub(crate) struct ResponseHead {
     pub framing: Framing,
     /// The backend connection can carry another request after this response's body.
     pub reusable: bool,
+    /// `Connection` names fields to drop (see [`Summary::lists_fields`]).
+    lists_fields: bool,
+}
+
+/// `Connection`'s tokens when `lists_fields`, else none.
+fn listed_if(lists_fields: bool, fields: &Fields) -> Listed<'_> {
+    if lists_fields {
+        listed_by_connection(fields)
+    } else {
+        Listed::new()
+    }
 }
 
 impl ResponseHead {
+    /// As [`RequestHead::listed`].
+    pub(crate) fn listed(&self) -> Listed<'_> {
+        listed_if(self.lists_fields, &self.fields)
+    }
+
     /// The reason phrase as the backend sent it.
     pub(crate) fn reason(&self) -> &[u8] {
         self.fields.slice(&self.reason)
@@ -351,6 +376,7 @@ pub(crate) fn parse_response(
         fields,
         framing,
         reusable,
+        lists_fields: s.lists_fields,
     }))
 }
 

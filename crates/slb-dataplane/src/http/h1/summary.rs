@@ -32,6 +32,9 @@ pub(super) struct Summary {
     pub close: bool,
     pub keep_alive: bool,
     pub connection_upgrade: bool,
+    /// `Connection` lists a token other than `keep-alive` and `upgrade` (hop-by-hop names
+    /// already): a field it names must be dropped, so the list is worth collecting.
+    pub lists_fields: bool,
     /// An `Upgrade` field.
     pub upgrade_field: bool,
 }
@@ -50,6 +53,7 @@ impl Summary {
             close: false,
             keep_alive: false,
             connection_upgrade: false,
+            lists_fields: false,
             upgrade_field: false,
         };
         for (i, f) in fields.offsets().enumerate() {
@@ -85,9 +89,13 @@ impl Summary {
 
     fn connection(&mut self, value: &[u8]) {
         for t in value_tokens(value) {
-            self.close |= t.eq_ignore_ascii_case(b"close");
-            self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
-            self.connection_upgrade |= t.eq_ignore_ascii_case(b"upgrade");
+            let close = t.eq_ignore_ascii_case(b"close");
+            let keep_alive = t.eq_ignore_ascii_case(b"keep-alive");
+            let upgrade = t.eq_ignore_ascii_case(b"upgrade");
+            self.close |= close;
+            self.keep_alive |= keep_alive;
+            self.connection_upgrade |= upgrade;
+            self.lists_fields |= !(keep_alive || upgrade);
         }
     }
 
@@ -125,7 +133,9 @@ impl Summary {
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::headers::{has_token, is_upgrade, HeaderSource};
+    use super::super::super::headers::{
+        has_token, is_hop_by_hop, is_upgrade, listed_by_connection, HeaderSource,
+    };
     use super::super::head::parse_request;
     use super::*;
 
@@ -167,6 +177,10 @@ mod tests {
                 is_upgrade(&f),
                 "{fields:?}"
             );
+            let beyond_hop_by_hop = listed_by_connection(&f)
+                .iter()
+                .any(|t| !is_hop_by_hop(&[], t, false));
+            assert_eq!(s.lists_fields, beyond_hop_by_hop, "{fields:?}");
             let codings: Vec<_> =
                 super::super::super::headers::tokens(&f, "transfer-encoding").collect();
             let scanned_te = match codings.last() {

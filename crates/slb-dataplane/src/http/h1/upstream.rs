@@ -16,14 +16,15 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::{HeaderMap, Method, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
-use super::super::headers::{is_hop_by_hop, listed_by_connection};
+use super::super::headers::is_hop_by_hop;
 use super::super::BoxError;
 use super::chunked::ChunkedScanner;
 use super::head::{parse_response, Framing, ResponseHead};
+use super::names::header_name;
 use super::pool::{Pool, Upstream};
 use super::upload::{ClientBodyError, Upload, UploadError};
 
@@ -311,7 +312,7 @@ fn respond(
 /// frames the body itself), `Content-Length` kept only when it is the body's framing or
 /// describes a body not sent (HEAD, 304). Values share the head's bytes.
 fn response_headers(resp: &ResponseHead) -> HeaderMap {
-    let listed = listed_by_connection(&resp.fields);
+    let listed = resp.listed();
     let drop_length = matches!(resp.framing, Framing::Chunked | Framing::Close);
     let mut map = HeaderMap::with_capacity(resp.fields.count());
     for (name, value) in resp.fields.iter_shared() {
@@ -321,10 +322,7 @@ fn response_headers(resp: &ResponseHead) -> HeaderMap {
         {
             continue;
         }
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name),
-            HeaderValue::from_maybe_shared(value),
-        ) {
+        if let (Some(n), Ok(v)) = (header_name(name), HeaderValue::from_maybe_shared(value)) {
             map.append(n, v);
         }
     }

@@ -4,7 +4,7 @@
 
 use http::{HeaderMap, Method};
 
-use super::super::headers::{is_hop_by_hop, listed_by_connection, Origin};
+use super::super::headers::{is_hop_by_hop, Origin};
 use super::head::{RequestHead, ResponseHead};
 
 /// Appends `name: value\r\n`.
@@ -27,7 +27,7 @@ pub(crate) fn request_head(out: &mut Vec<u8>, head: &RequestHead, origin: &Origi
     out.extend_from_slice(head.path_and_query().as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let mut has_host = false;
-    let listed = listed_by_connection(&head.fields);
+    let listed = head.listed();
     for (name, value) in head.fields.iter() {
         if is_hop_by_hop(&listed, name, head.upgrade) || origin.owns(name) {
             continue;
@@ -65,7 +65,9 @@ pub(crate) fn map_request_head(
     out.push(b' ');
     out.extend_from_slice(path_and_query.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let listed = listed_by_connection(headers);
+    // h2 refuses requests with connection-specific fields (RFC 9113 §8.2.2), so there is
+    // no `Connection` list to honour here, only the fixed hop-by-hop names (`TE`).
+    let listed: [&[u8]; 0] = [];
     let mut has_host = false;
     let mut cookies_done = false;
     for (name, value) in headers {
@@ -117,7 +119,7 @@ pub(crate) fn response_head_start(
     out.push(b' ');
     out.extend_from_slice(resp.reason());
     out.extend_from_slice(b"\r\n");
-    let listed = listed_by_connection(&resp.fields);
+    let listed = resp.listed();
     for (name, value) in resp.fields.iter() {
         if is_hop_by_hop(&listed, name, upgrade)
             || (reframe
