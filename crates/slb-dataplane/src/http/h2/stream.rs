@@ -6,8 +6,8 @@
 //! A client that resets the stream ends this future at once, whether it waits for the
 //! backend's answer or sends the body, which closes the backend connection it held.
 
-use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -17,17 +17,35 @@ use h2::{Reason, RecvStream, SendStream};
 use http::header::EXPECT;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
+use pin_project_lite::pin_project;
 
 use super::super::proxy::{handle, ConnCtx};
 use super::super::tail::TailBody;
 use super::request_body::RequestBody;
 
-/// Serves one stream; ends when the response is sent whole, or the stream is reset.
-pub(crate) async fn serve(
+pin_project! {
+    /// One stream's work, as a future of its own rather than an `async fn`: the
+    /// connection moves it into its set of streams once per request, and this shape holds
+    /// only what one phase needs (the handler's future, then the body and its send half),
+    /// a quarter of the size the compiler gave the `async fn`.
+    pub(crate) struct Stream<F> {
+        respond: SendResponse<Bytes>,
+        head_only: bool,
+        // The handler, until the response is known.
+        #[pin]
+        answer: Option<F>,
+        // Then the body being sent.
+        sending: Option<(TailBody, SendStream<Bytes>)>,
+    }
+}
+
+/// Starts serving one stream; the future ends when the response is sent whole, or the
+/// stream is reset.
+pub(crate) fn serve(
     ctx: Arc<ConnCtx>,
     req: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
-) {
+) -> Stream<impl Future<Output = Response<TailBody>> + Send> {
     let head_only = req.method() == Method::HEAD;
     let (parts, recv) = req.into_parts();
     let body = RequestBody::new(recv, &parts.headers);
@@ -37,19 +55,45 @@ pub(crate) async fn serve(
         *interim.status_mut() = StatusCode::CONTINUE;
         let _ = respond.send_informational(interim);
     }
-    let answer = handle(ctx, Request::from_parts(parts, body));
-    let Some(resp) = until_reset(&mut respond, answer).await else {
-        return;
-    };
-    // The head is sent as it is: a backend's `Content-Length` is kept (`h1/upstream.rs`),
-    // the balancer's pages carry theirs, and END_STREAM frames the rest.
-    let (parts, body) = resp.into_parts();
-    let end = head_only || body.is_end_stream();
-    let Ok(send) = respond.send_response(Response::from_parts(parts, ()), end) else {
-        return;
-    };
-    if !end {
-        send_body(body, send).await;
+    Stream {
+        respond,
+        head_only,
+        answer: Some(handle(ctx, Request::from_parts(parts, body))),
+        sending: None,
+    }
+}
+
+impl<F: Future<Output = Response<TailBody>>> Future for Stream<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if let Some(answer) = this.answer.as_mut().as_pin_mut() {
+            let Poll::Ready(resp) = answer.poll(cx) else {
+                // A client that resets the stream ends the work at once.
+                return this.respond.poll_reset(cx).map(|_| ());
+            };
+            this.answer.set(None);
+            // The head is sent as it is: a backend's `Content-Length` is kept
+            // (`h1/upstream.rs`), the balancer's pages carry theirs, and END_STREAM frames
+            // the rest.
+            let (parts, body) = resp.into_parts();
+            let end = *this.head_only || body.is_end_stream();
+            let Ok(send) = this
+                .respond
+                .send_response(Response::from_parts(parts, ()), end)
+            else {
+                return Poll::Ready(());
+            };
+            if end {
+                return Poll::Ready(());
+            }
+            *this.sending = Some((body, send));
+        }
+        match this.sending {
+            Some((body, send)) => pump(cx, body, send),
+            None => Poll::Ready(()),
+        }
     }
 }
 
@@ -60,27 +104,8 @@ fn expects_continue(headers: &http::HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
-/// Runs `work` unless the client resets the stream first (then `None`, dropping `work`).
-async fn until_reset<F: Future>(respond: &mut SendResponse<Bytes>, work: F) -> Option<F::Output> {
-    let mut work = pin!(work);
-    poll_fn(|cx| {
-        if let Poll::Ready(out) = work.as_mut().poll(cx) {
-            return Poll::Ready(Some(out));
-        }
-        match respond.poll_reset(cx) {
-            Poll::Ready(_) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    })
-    .await
-}
-
-/// Sends `body` on `send` as DATA frames, each once the window has room; a body that fails
-/// midway resets the stream, so the client cannot take it for a complete one.
-async fn send_body(mut body: TailBody, mut send: SendStream<Bytes>) {
-    let _ = poll_fn(|cx| pump(cx, &mut body, &mut send)).await;
-}
-
+/// Sends the body as DATA frames, each once the window has room; a body that fails midway
+/// resets the stream, so the client cannot take it for a complete one.
 fn pump(cx: &mut Context<'_>, body: &mut TailBody, send: &mut SendStream<Bytes>) -> Poll<()> {
     loop {
         // Room for at least one byte before the next piece is read: h2 queues the rest of
