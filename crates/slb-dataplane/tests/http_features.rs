@@ -292,6 +292,36 @@ async fn access_log_gets_one_entry_per_request() {
     dp.shutdown().await;
 }
 
+/// Over HTTP/2 too: a body that came whole with its head (sent at once, without waiting
+/// for window room) and one streamed after it are both counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_counts_http2_bodies_sent_whole_and_streamed() {
+    use http_body_util::BodyExt;
+    let b = HttpBackend::start("b").await;
+    let log = Arc::new(Collect::default());
+    let dp = DataPlane::new().with_access_log(log.clone());
+    let addr = start(&dp, http_spec(101, vec![b.spec()])).await;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, _conn) = h2_client(tcp).await;
+    for (path, len) in [("/a", 1), ("/text", 14 * 430)] {
+        let resp = h2_get(&mut send, &format!("http://h.test{path}")).await;
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body.len(), len, "{path}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while log.0.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let entries = log.0.lock().unwrap().clone();
+    assert_eq!(entries.len(), 2);
+    assert_eq!((entries[0].status, entries[0].body_bytes_sent), (200, 1));
+    assert_eq!(
+        (entries[1].status, entries[1].body_bytes_sent),
+        (200, 14 * 430)
+    );
+    dp.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_answered_in_order() {
     let b = HttpBackend::start("b").await;

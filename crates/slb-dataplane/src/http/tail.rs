@@ -63,6 +63,29 @@ pub(crate) struct TailBody {
     pub sent: u64,
 }
 
+impl TailBody {
+    /// The whole body when a backend's arrived with its head, counted as sent: it is in
+    /// memory already, so it goes out without waiting for window room piece by piece.
+    pub(crate) fn take_whole(&mut self) -> Option<Bytes> {
+        let ResponseBody::Upstream(upstream) = &mut self.inner else {
+            return None;
+        };
+        let data = upstream.take_whole()?;
+        self.count(data.len());
+        self.guard = None;
+        Some(data)
+    }
+
+    fn count(&mut self, n: usize) {
+        let n = n as u64;
+        self.sent += n;
+        self.shared
+            .metrics
+            .bytes_out
+            .fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 impl Body for TailBody {
     type Data = Bytes;
     type Error = BoxError;
@@ -74,12 +97,8 @@ impl Body for TailBody {
         let p = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(f))) = &p {
             if let Some(d) = f.data_ref() {
-                let n = d.len() as u64;
-                self.sent += n;
-                self.shared
-                    .metrics
-                    .bytes_out
-                    .fetch_add(n, Ordering::Relaxed);
+                let n = d.len();
+                self.count(n);
             }
         }
         if let Poll::Ready(None) = &p {

@@ -403,6 +403,19 @@ enum Inner {
     Stream(Box<Streaming>),
 }
 
+impl UpstreamBody {
+    /// The whole body when it arrived with the head (taken, leaving the body ended).
+    pub(crate) fn take_whole(&mut self) -> Option<Bytes> {
+        match std::mem::replace(&mut self.0, Inner::Done) {
+            Inner::Whole(data) => Some(data),
+            other => {
+                self.0 = other;
+                None
+            }
+        }
+    }
+}
+
 impl Body for UpstreamBody {
     type Data = Bytes;
     type Error = BoxError;

@@ -88,6 +88,13 @@ impl<F: Future<Output = Response<TailBody>>> Future for Stream<F> {
             if end {
                 return Poll::Ready(());
             }
+            let mut body = body;
+            let mut send = send;
+            if let Some(data) = body.take_whole() {
+                // Already in memory: h2 holds what the window has no room for yet.
+                let _ = send.send_data(data, true);
+                return Poll::Ready(());
+            }
             *this.sending = Some((body, send));
         }
         match this.sending {
