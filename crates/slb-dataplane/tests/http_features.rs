@@ -262,6 +262,20 @@ impl AccessLog for Collect {
     }
 }
 
+impl Collect {
+    /// The entries once there are `n` (exactly `n`, within 5 s): an entry is written once
+    /// its response has been sent, so it may trail the client.
+    async fn entries(&self, n: usize) -> Vec<AccessLogEntry> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while self.0.lock().unwrap().len() < n && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let entries = self.0.lock().unwrap().clone();
+        assert_eq!(entries.len(), n);
+        entries
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_gets_one_entry_per_request() {
     let b = HttpBackend::start("b").await;
@@ -271,13 +285,7 @@ async fn access_log_gets_one_entry_per_request() {
     let mut c = Conn::open(addr).await;
     c.get("h.test", "/a?b=1").await;
     c.get("h.test", "/text").await;
-    // The entry is written once the response has been sent, so it may trail the client.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while log.0.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let entries = log.0.lock().unwrap().clone();
-    assert_eq!(entries.len(), 2);
+    let entries = log.entries(2).await;
     let e = &entries[0];
     assert_eq!(
         (e.host.as_str(), e.request_uri.as_str(), e.status),
@@ -308,12 +316,7 @@ async fn access_log_counts_http2_bodies_sent_whole_and_streamed() {
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(body.len(), len, "{path}");
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while log.0.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let entries = log.0.lock().unwrap().clone();
-    assert_eq!(entries.len(), 2);
+    let entries = log.entries(2).await;
     assert_eq!((entries[0].status, entries[0].body_bytes_sent), (200, 1));
     assert_eq!(
         (entries[1].status, entries[1].body_bytes_sent),
