@@ -97,8 +97,7 @@ impl Body for TailBody {
         let p = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(f))) = &p {
             if let Some(d) = f.data_ref() {
-                let n = d.len();
-                self.count(n);
+                self.count(d.len());
             }
         }
         if let Poll::Ready(None) = &p {

@@ -10,11 +10,12 @@ use crate::spares::{with_local, Registry, Shared, SpareStack};
 
 /// Size of one copy buffer: 32 KiB, half the syscalls of 16 KiB and, unlike 64 KiB, small
 /// enough for the benchmark machine's 48 KiB L1 data cache (the likely reason 64 KiB loses
-/// again: the bytes copied in are no longer there to be copied out). On loopback (iperf3 through `tcp`, interleaved A/B pairs, proxy CPU per MiB):
-/// 288-346 µs/MiB at 18.7-21.3 Gbit/s, against 561-695 at 11.8-14.0 with 16 KiB and
-/// 544-591 at 13.2-13.9 with 64 KiB (24 KiB: 420-458); with the data flowing back
-/// (`-R`) 389-415 against 622-635; with 16 KiB or 1 MiB writes 376-428 and 279-295
-/// against 488-506 and 512-647. Only a connection moving data holds one (see above).
+/// again: the bytes copied in are no longer there to be copied out). On loopback (iperf3
+/// through `tcp`, interleaved A/B pairs, proxy CPU per MiB): 288-346 µs/MiB at 18.7-21.3
+/// Gbit/s, against 561-695 at 11.8-14.0 with 16 KiB and 544-591 at 13.2-13.9 with 64 KiB
+/// (24 KiB: 420-458); with the data flowing back (`-R`) 389-415 against 622-635; with
+/// 16 KiB or 1 MiB writes 376-428 and 279-295 against 488-506 and 512-647. Only a
+/// connection moving data holds one (see above).
 pub const RELAY_BUFFER_SIZE: usize = 32 * 1024;
 
 /// Most buffers a thread keeps: beyond it a returned buffer is freed.

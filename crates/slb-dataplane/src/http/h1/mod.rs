@@ -12,7 +12,8 @@
 //! the listener's timer table, which also times requests), `exchange.rs` (one request),
 //! `head.rs` (parsing and framing) with `summary.rs` (the fields framing needs, in one
 //! pass), `write.rs` (head serialization), `body.rs` (relaying bodies), `chunked.rs`,
-//! `pool.rs`, `spare.rs` (buffers of idle connections, per thread), `upload.rs`, `upstream.rs` and `names.rs` (HTTP/2 requests to HTTP/1.1 backends).
+//! `pool.rs`, `spare.rs` (buffers of idle connections, per thread), `upload.rs`,
+//! `upstream.rs` and `names.rs` (HTTP/2 requests to HTTP/1.1 backends).
 
 mod addrs;
 mod body;

@@ -185,7 +185,7 @@ impl Wire {
                     Err(e) => return Poll::Ready(Err(HeadFailure::Other(e))),
                 }
             }
-            let read = if self.rbuf.is_empty() && self.rbuf.capacity() == 0 {
+            let read = if self.rbuf.capacity() == 0 {
                 first_fill(&mut self.up.stream, cx, &mut self.rbuf)
             } else {
                 fill(&mut self.up.stream, cx, &mut self.rbuf, HEAD_READ)
@@ -257,8 +257,8 @@ pub(crate) async fn send(
     }
 }
 
-/// The response parts for the HTTP/2 stream and the body reader; a body already read whole gives the
-/// connection back at once.
+/// The response parts for the HTTP/2 stream and the body reader; a body already read whole
+/// gives the connection back at once.
 fn respond(
     resp: ResponseHead,
     mut wire: Wire,
@@ -308,9 +308,9 @@ fn respond(
     Ok((parts, UpstreamBody(Inner::Stream(Box::new(streaming)))))
 }
 
-/// The backend's fields for the HTTP/2 client: hop-by-hop ones and `Transfer-Encoding` dropped (HTTP/2
-/// frames the body itself), `Content-Length` kept only when it is the body's framing or
-/// describes a body not sent (HEAD, 304). Values share the head's bytes.
+/// The backend's fields for the HTTP/2 client: hop-by-hop ones and `Transfer-Encoding`
+/// dropped (HTTP/2 frames the body itself), `Content-Length` kept only when it is the
+/// body's framing or describes a body not sent (HEAD, 304). Values share the head's bytes.
 fn response_headers(resp: &ResponseHead) -> HeaderMap {
     let listed = resp.listed();
     let drop_length = matches!(resp.framing, Framing::Chunked | Framing::Close);

@@ -77,9 +77,9 @@ impl<F: Future<Output = Response<TailBody>>> Future for Stream<F> {
             // The head is sent as it is: a backend's `Content-Length` is kept
             // (`h1/upstream.rs`), the balancer's pages carry theirs, and END_STREAM frames
             // the rest.
-            let (parts, body) = resp.into_parts();
+            let (parts, mut body) = resp.into_parts();
             let end = *this.head_only || body.is_end_stream();
-            let Ok(send) = this
+            let Ok(mut send) = this
                 .respond
                 .send_response(Response::from_parts(parts, ()), end)
             else {
@@ -88,8 +88,6 @@ impl<F: Future<Output = Response<TailBody>>> Future for Stream<F> {
             if end {
                 return Poll::Ready(());
             }
-            let mut body = body;
-            let mut send = send;
             if let Some(data) = body.take_whole() {
                 // Already in memory: h2 holds what the window has no room for yet.
                 let _ = send.send_data(data, true);
@@ -129,7 +127,7 @@ fn pump(cx: &mut Context<'_>, body: &mut TailBody, send: &mut SendStream<Bytes>)
         } else if send.poll_reset(cx).is_ready() {
             return Poll::Ready(());
         }
-        match ready!(std::pin::Pin::new(&mut *body).poll_frame(cx)) {
+        match ready!(Pin::new(&mut *body).poll_frame(cx)) {
             Some(Ok(frame)) => {
                 let Ok(data) = frame.into_data() else {
                     continue; // trailers are not forwarded
