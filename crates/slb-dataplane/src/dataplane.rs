@@ -19,6 +19,7 @@ use crate::spec::{
     HttpListenerSpec, ListenerKey, ListenerSpec, PROTOCOL_HTTP, PROTOCOL_HTTPS, PROTOCOL_TCP,
     PROTOCOL_UDP,
 };
+use crate::workers::Workers;
 
 /// Health of one backend of one listener, as `DescribeHealthStatus` reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +66,8 @@ struct Inner {
     ddos: std::sync::Mutex<BTreeMap<String, Arc<InstanceDdos>>>,
     /// Trims spare buffers; started by the first `apply` or `apply_http`.
     housekeeping: crate::housekeeping::Housekeeping,
+    /// The threads that accept and serve connections (none: the caller's runtime).
+    workers: Workers,
 }
 
 impl DataPlane {
@@ -107,9 +110,20 @@ impl DataPlane {
             .map(|d| d.report())
     }
 
-    /// An empty data plane with no listeners.
+    /// An empty data plane with no listeners, serving on the runtime that applies them.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty data plane whose listeners accept on every one of `workers`, each with a
+    /// socket of its own (thread-per-core; see [`Workers`]).
+    pub fn on_workers(workers: Workers) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                workers,
+                ..Inner::default()
+            }),
+        }
     }
 
     /// Sends one entry per HTTP request to `log` (for HTTP listeners started after this
@@ -166,9 +180,11 @@ impl DataPlane {
             let ddos = self.ddos_for(&key.load_balancer_id, spec.ddos);
             let result = match runtimes.get_mut(&key) {
                 Some(rt) => rt.update(spec).await,
-                None => HttpListenerRuntime::start(spec, log.clone()).map(|rt| {
-                    runtimes.insert(key.clone(), rt);
-                }),
+                None => {
+                    HttpListenerRuntime::start(spec, log.clone(), &self.inner.workers).map(|rt| {
+                        runtimes.insert(key.clone(), rt);
+                    })
+                }
             };
             if let Some(rt) = runtimes.get(&key) {
                 rt.shared.limiter.store(limiter);
@@ -236,7 +252,7 @@ impl DataPlane {
             let ddos = self.ddos_for(&key.load_balancer_id, spec.ddos);
             let result = match runtimes.get_mut(&key) {
                 Some(rt) => rt.update(spec).await,
-                None => ListenerRuntime::start(spec).map(|rt| {
+                None => ListenerRuntime::start(spec, &self.inner.workers).map(|rt| {
                     runtimes.insert(key.clone(), rt);
                 }),
             };
@@ -391,6 +407,7 @@ impl DataPlane {
         metrics::render_ddos(out, &ddos);
         let http_counters: Vec<_> = http.iter().map(|l| (&l.key, &l.http)).collect();
         metrics::render_http(out, &http_counters);
+        metrics::render_workers(out, &self.inner.workers.accepted());
     }
 
     /// Stops every TCP and HTTP listener, as `apply(vec![])` and `apply_http(vec![])` do.

@@ -11,7 +11,7 @@
 //! listener's lifecycle), `snapshot.rs` and `backend.rs` (immutable config beside live
 //! state), `tcp/` (bind, accept, connect with retries, relay), `udp/` (sessions), `health/` (probes),
 //! `persistence.rs`, [`metrics`] (names and counters), [`http`] (layer-7 listeners, fed by
-//! [`DataPlane::apply_http`]).
+//! [`DataPlane::apply_http`]), `workers.rs` (thread-per-core serving).
 
 mod backend;
 mod dataplane;
@@ -30,6 +30,7 @@ mod spares;
 pub mod spec;
 mod tcp;
 mod udp;
+mod workers;
 
 pub use dataplane::{BackendHealthReport, DataPlane};
 pub use error::DataPlaneError;
@@ -50,3 +51,4 @@ pub use tcp::bind::LISTEN_BACKLOG;
 pub use tcp::connect::MAX_CONNECT_ATTEMPTS;
 pub use tcp::relay::{use_splice as use_tcp_splice, RELAY_BUFFER_SIZE};
 pub use udp::serve::MAX_DATAGRAM;
+pub use workers::{WorkerThreads, Workers};

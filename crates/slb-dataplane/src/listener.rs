@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::backend::{lock, BackendState};
@@ -30,28 +31,45 @@ use crate::persistence::Persistence;
 use crate::shaper::Shaper;
 use crate::snapshot::Snapshot;
 use crate::spec::{ListenerKey, ListenerSpec, PROTOCOL_UDP};
-use crate::tcp::{accept::accept_loop, bind::bind};
+use crate::tcp::{accept::accept_loop, bind::bind_group};
 use crate::udp;
+use crate::workers::{Tasks, Workers};
 
-/// Binds `addr` for `spec`'s protocol and starts its loop (TCP accept loop, or UDP
-/// datagram loop); returns the task and the bound address.
+/// Binds `addr` for `spec`'s protocol and starts its loops (a TCP accept loop per worker,
+/// or one UDP datagram loop); returns the tasks and the bound address.
 fn open(
     spec: &ListenerSpec,
     addr: SocketAddr,
     shared: &Arc<ListenerShared>,
-) -> Result<(JoinHandle<()>, SocketAddr), DataPlaneError> {
+    workers: &Workers,
+) -> Result<(Tasks, SocketAddr), DataPlaneError> {
     if spec.key.protocol == PROTOCOL_UDP {
+        // One socket: a UDP session's replies leave through the socket its client sent to.
         let socket = udp::bind::bind(addr)?;
         let local = socket.local_addr().unwrap_or(addr);
-        Ok((
-            tokio::spawn(udp::serve::serve(socket, shared.clone())),
+        return Ok((
+            Tasks::one(tokio::spawn(udp::serve::serve(socket, shared.clone()))),
             local,
-        ))
-    } else {
-        let socket = bind(addr)?;
-        let local = socket.local_addr().unwrap_or(addr);
-        Ok((tokio::spawn(accept_loop(socket, shared.clone())), local))
+        ));
     }
+    let sockets = bind_group(addr, workers.count())?;
+    let local = sockets[0]
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .unwrap_or(addr);
+    let tasks = workers.spawn_accept_loops(sockets, |socket, accepted| {
+        let shared = shared.clone();
+        async move {
+            match TcpListener::from_std(socket.into()) {
+                Ok(l) => accept_loop(l, shared, accepted).await,
+                Err(e) => {
+                    tracing::error!(listener = %shared.key, error = %e, "cannot register listener socket");
+                }
+            }
+        }
+    });
+    Ok((tasks, local))
 }
 
 /// What the accept loop, connections and reports share; lives as long as any of them.
@@ -80,14 +98,15 @@ struct Draining {
 pub(crate) struct ListenerRuntime {
     pub shared: Arc<ListenerShared>,
     spec: ListenerSpec,
-    accept: JoinHandle<()>,
+    accept: Tasks,
+    workers: Workers,
     probes: HashMap<SocketAddr, ProbeHandle>,
     draining: HashMap<SocketAddr, Draining>,
 }
 
 impl ListenerRuntime {
-    /// Binds and starts a new listener.
-    pub(crate) fn start(spec: ListenerSpec) -> Result<Self, DataPlaneError> {
+    /// Binds and starts a new listener, accepting on every one of `workers`.
+    pub(crate) fn start(spec: ListenerSpec, workers: &Workers) -> Result<Self, DataPlaneError> {
         let snapshot = Snapshot::build(&spec, |_| BackendState::new());
         let shared = Arc::new(ListenerShared {
             key: spec.key.clone(),
@@ -99,12 +118,13 @@ impl ListenerRuntime {
             limiter: arc_swap::ArcSwapOption::empty(),
             ddos: arc_swap::ArcSwapOption::empty(),
         });
-        let (accept, local_addr) = open(&spec, spec.bind, &shared)?;
+        let (accept, local_addr) = open(&spec, spec.bind, &shared, workers)?;
         *lock(&shared.local_addr) = local_addr;
         let mut rt = Self {
             shared,
             spec,
             accept,
+            workers: workers.clone(),
             probes: HashMap::new(),
             draining: HashMap::new(),
         };
@@ -169,8 +189,7 @@ impl ListenerRuntime {
     /// Stops accepting (the socket is closed before this returns) and stops probes. See
     /// the module documentation for what happens to existing connections.
     pub(crate) async fn stop(mut self) {
-        self.accept.abort();
-        let _ = (&mut self.accept).await;
+        self.accept.stop().await;
         self.probes.clear();
         if let Some(t) = self.spec.drain_timeout {
             for b in &self.shared.snapshot.load().backends {
@@ -185,9 +204,8 @@ impl ListenerRuntime {
     /// Closes the socket and binds `addr`; restores the old address if that fails.
     async fn rebind(&mut self, addr: SocketAddr) -> Result<(), DataPlaneError> {
         // Close first: the new address may overlap the old one (e.g. 0.0.0.0 → 127.0.0.1).
-        self.accept.abort();
-        let _ = (&mut self.accept).await;
-        match open(&self.spec, addr, &self.shared) {
+        self.accept.stop().await;
+        match open(&self.spec, addr, &self.shared, &self.workers) {
             Ok((task, local)) => {
                 *lock(&self.shared.local_addr) = local;
                 self.accept = task;
@@ -196,7 +214,7 @@ impl ListenerRuntime {
             Err(e) => {
                 // Rebind the port actually in use, so port-0 listeners keep their port.
                 let old = *lock(&self.shared.local_addr);
-                match open(&self.spec, old, &self.shared) {
+                match open(&self.spec, old, &self.shared, &self.workers) {
                     Ok((task, _)) => {
                         self.accept = task;
                     }
@@ -232,12 +250,6 @@ impl ListenerRuntime {
                 self.probes.insert(b.addr, handle);
             }
         }
-    }
-}
-
-impl Drop for ListenerRuntime {
-    fn drop(&mut self) {
-        self.accept.abort();
     }
 }
 

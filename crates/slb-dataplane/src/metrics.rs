@@ -208,6 +208,27 @@ pub const UDP_SESSIONS_EVICTED_TOTAL: &str = "slb_udp_sessions_evicted_total";
 /// (the backend port answered ICMP unreachable), `send_failed` (socket buffer full).
 pub const UDP_DROPPED_TOTAL: &str = "slb_udp_dropped_total";
 
+/// Counter: client connections accepted by each worker thread (`worker` label), over all
+/// TCP, HTTP and HTTPS listeners; absent on a node that runs without workers. Shows how
+/// evenly the kernel spreads connections over the workers' sockets.
+pub const WORKER_ACCEPTED_CONNECTIONS_TOTAL: &str = "slb_worker_accepted_connections_total";
+
+/// Renders [`WORKER_ACCEPTED_CONNECTIONS_TOTAL`], one sample per worker (nothing without).
+pub(crate) fn render_workers(out: &mut String, accepted: &[u64]) {
+    if accepted.is_empty() {
+        return;
+    }
+    let name = WORKER_ACCEPTED_CONNECTIONS_TOTAL;
+    let _ = writeln!(
+        out,
+        "# HELP {name} Client connections accepted by each worker thread."
+    );
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for (i, n) in accepted.iter().enumerate() {
+        let _ = writeln!(out, "{name}{{worker=\"{i}\"}} {n}");
+    }
+}
+
 /// Counters of a UDP listener beside its [`ListenerMetrics`] (where sessions count as
 /// connections and payload bytes as bytes in/out).
 #[derive(Debug, Default)]

@@ -25,6 +25,9 @@ pub struct DemoArgs {
     /// Keep state here instead of a temporary directory removed on exit.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// The node's data-plane worker threads (from the global `--workers`).
+    #[arg(skip)]
+    pub workers: slb_dataplane::Workers,
 }
 
 /// `slb serve`'s options as its command line would give them, every default from one
@@ -56,7 +59,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     for (i, zone) in zones.iter().enumerate() {
         backends.push(spawn_backend(i + 1, zone).await?);
     }
-    let node = Node::start(serve_args(&data_dir, args.api_addr)?).await?;
+    let mut serve = serve_args(&data_dir, args.api_addr)?;
+    serve.workers = args.workers.clone();
+    let node = Node::start(serve).await?;
     let client = Client::new(
         &format!("http://{}", node.api_addr),
         &node.credentials.access_key_id,

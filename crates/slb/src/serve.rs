@@ -108,6 +108,10 @@ pub struct ServeArgs {
     /// The API certificate's PEM private key.
     #[arg(long, requires = "api_tls_cert")]
     pub api_tls_key: Option<PathBuf>,
+    /// The data plane's worker threads (from the global `--workers`): none serves on the
+    /// node's own runtime.
+    #[arg(skip)]
+    pub workers: slb_dataplane::Workers,
 }
 
 /// A running node: what tests and the demo need to reach it.
@@ -130,9 +134,10 @@ impl Node {
         );
         let cookie_key = crate::credentials::cookie_key(&args.data_dir)?;
         slb_dataplane::use_tcp_splice(args.tcp_splice);
+        let dataplane = DataPlane::on_workers(args.workers.clone());
         let (dataplane, flush_log) = match access_log(&args)? {
-            Some((log, flush)) => (DataPlane::new().with_access_log(log), Some(flush)),
-            None => (DataPlane::new(), None),
+            Some((log, flush)) => (dataplane.with_access_log(log), Some(flush)),
+            None => (dataplane, None),
         };
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let own_keyserver = match args.keyserver_listen {

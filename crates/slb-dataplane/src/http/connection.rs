@@ -222,7 +222,7 @@ mod tests {
             caps: None,
             ddos: None,
         };
-        let listener = HttpListenerRuntime::start(spec, None).unwrap();
+        let listener = HttpListenerRuntime::start(spec, None, &Default::default()).unwrap();
 
         let sockets = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let local = sockets.local_addr().unwrap();

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use socket2::Socket;
 use tokio::io::unix::AsyncFd;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::access_log::AccessLog;
@@ -27,7 +26,8 @@ use crate::health::{spawn_probe, ProbeHandle};
 use crate::metrics::{HttpMetrics, ListenerMetrics};
 use crate::spec::{HttpListenerSpec, ListenerKey};
 use crate::tcp::accept::ACCEPT_ERROR_BACKOFF;
-use crate::tcp::bind::{bind_socket, defer_accept};
+use crate::tcp::bind::{bind_group, defer_accept};
+use crate::workers::{AcceptCounter, Tasks, Workers};
 
 /// What the accept loop, connections and reports share.
 pub(crate) struct HttpShared {
@@ -74,7 +74,8 @@ impl HttpShared {
 pub(crate) struct HttpListenerRuntime {
     pub shared: Arc<HttpShared>,
     spec: HttpListenerSpec,
-    accept: JoinHandle<()>,
+    accept: Tasks,
+    workers: Workers,
     probes: Vec<(SocketAddr, ProbeHandle)>,
 }
 
@@ -82,20 +83,21 @@ impl HttpListenerRuntime {
     pub(crate) fn start(
         spec: HttpListenerSpec,
         access_log: Option<Arc<dyn AccessLog>>,
+        workers: &Workers,
     ) -> Result<Self, DataPlaneError> {
         let tls = match &spec.tls {
             Some(t) => Some(super::tls_accept::TlsTermination::build(t)?),
             None => None,
         };
-        let socket = bind_listener(spec.bind)?;
-        let local_addr = listener_addr(&socket).unwrap_or(spec.bind);
+        let sockets = bind_listeners(spec.bind, workers.count())?;
+        let local_addr = socket_addr(&sockets[0]).unwrap_or(spec.bind);
         let snapshot = HttpSnapshot::build(&spec, |_, _| BackendState::new());
         let shared = Arc::new(HttpShared {
             key: spec.key.clone(),
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics: ListenerMetrics::default(),
             http: HttpMetrics::default(),
-            pool: Arc::default(),
+            pool: Arc::new(super::h1::Pool::new(workers.count())),
             idle: Arc::default(),
             server_cookies: ServerCookies::default(),
             access_log,
@@ -108,12 +110,13 @@ impl HttpListenerRuntime {
             limiter: arc_swap::ArcSwapOption::empty(),
             ddos: arc_swap::ArcSwapOption::empty(),
         });
-        let accept = tokio::spawn(accept_loop(socket, shared.clone()));
+        let accept = spawn_accept_loops(sockets, &shared, workers);
         tokio::spawn(sweep(Arc::downgrade(&shared), shared.idle.clone()));
         let mut rt = Self {
             shared,
             spec,
             accept,
+            workers: workers.clone(),
             probes: Vec::new(),
         };
         rt.sync_probes();
@@ -161,26 +164,25 @@ impl HttpListenerRuntime {
 
     /// Closes the socket before returning and stops probes.
     pub(crate) async fn stop(mut self) {
-        self.accept.abort();
-        let _ = (&mut self.accept).await;
+        self.accept.stop().await;
         self.probes.clear();
         tracing::info!(listener = %self.spec.key, "http listener stopped");
     }
 
     async fn rebind(&mut self, addr: SocketAddr) -> Result<(), DataPlaneError> {
-        self.accept.abort();
-        let _ = (&mut self.accept).await;
-        match bind_listener(addr) {
-            Ok(socket) => {
-                *lock(&self.shared.local_addr) = listener_addr(&socket).unwrap_or(addr);
-                self.accept = tokio::spawn(accept_loop(socket, self.shared.clone()));
+        self.accept.stop().await;
+        let n = self.workers.count();
+        match bind_listeners(addr, n) {
+            Ok(sockets) => {
+                *lock(&self.shared.local_addr) = socket_addr(&sockets[0]).unwrap_or(addr);
+                self.accept = spawn_accept_loops(sockets, &self.shared, &self.workers);
                 Ok(())
             }
             Err(e) => {
                 let old = *lock(&self.shared.local_addr);
-                match bind_listener(old) {
-                    Ok(socket) => {
-                        self.accept = tokio::spawn(accept_loop(socket, self.shared.clone()));
+                match bind_listeners(old, n) {
+                    Ok(sockets) => {
+                        self.accept = spawn_accept_loops(sockets, &self.shared, &self.workers);
                     }
                     Err(e2) => {
                         tracing::error!(listener = %self.spec.key, error = %e2, "cannot restore old listener address");
@@ -219,12 +221,6 @@ impl HttpListenerRuntime {
     }
 }
 
-impl Drop for HttpListenerRuntime {
-    fn drop(&mut self) {
-        self.accept.abort();
-    }
-}
-
 /// Until the listener and its last connection are gone: ends the idle keep-alive waits
 /// past their deadline (`h1/idle.rs`), and closes backend connections idle for longer than
 /// [`BACKEND_POOL_IDLE_TIMEOUT`], every quarter of it. It outlives a stopped listener,
@@ -256,34 +252,59 @@ async fn sweep(shared: std::sync::Weak<HttpShared>, idle: Arc<IdleTimers>) {
 /// connection accounting instead of waiting unseen in the kernel.
 const DEFER_ACCEPT_SECS: u32 = 1;
 
-/// A listening socket in the reactor, accepted from by [`accept_loop`].
+/// The listener's sockets on `addr`, one per worker (`tcp/bind.rs`), each holding back
+/// connections until their client has spoken.
+fn bind_listeners(addr: SocketAddr, n: usize) -> Result<Vec<Socket>, DataPlaneError> {
+    let sockets = bind_group(addr, n)?;
+    for socket in &sockets {
+        // HTTP and TLS clients speak first. Without it the listener wakes for the
+        // handshake, finds no request yet and registers the connection to wait for it;
+        // with it, one wake-up per connection and the request is already there. Not fatal
+        // if refused.
+        if let Err(e) = defer_accept(socket, DEFER_ACCEPT_SECS) {
+            tracing::debug!(%addr, error = %e, "TCP_DEFER_ACCEPT not set");
+        }
+    }
+    Ok(sockets)
+}
+
+fn socket_addr(socket: &Socket) -> Option<SocketAddr> {
+    socket.local_addr().ok()?.as_socket()
+}
+
+/// A listening socket in the reactor of the runtime this runs on, accepted from by
+/// [`accept_loop`].
 // `AsyncFd::new` is deprecated because a caller could close the descriptor while it is
 // registered; here the `Socket` is owned by the `AsyncFd` and only dropped with it (which
 // deregisters first), the case the deprecation note calls sound. Its replacement is an
 // `unsafe fn`, which this workspace forbids.
 #[allow(deprecated)]
-fn bind_listener(addr: SocketAddr) -> Result<AsyncFd<Socket>, DataPlaneError> {
-    let socket = bind_socket(addr)?;
-    // HTTP and TLS clients speak first. Without it the listener wakes for the handshake,
-    // finds no request yet and registers the connection to wait for it; with it, one
-    // wake-up per connection and the request is already there. Not fatal if refused.
-    if let Err(e) = defer_accept(&socket, DEFER_ACCEPT_SECS) {
-        tracing::debug!(%addr, error = %e, "TCP_DEFER_ACCEPT not set");
-    }
-    AsyncFd::new(socket).map_err(|source| DataPlaneError::Bind { addr, source })
+fn register(socket: Socket) -> std::io::Result<AsyncFd<Socket>> {
+    AsyncFd::new(socket)
 }
 
-fn listener_addr(listener: &AsyncFd<Socket>) -> Option<SocketAddr> {
-    listener.get_ref().local_addr().ok()?.as_socket()
+/// One accept loop per worker, each on its own socket of `sockets`.
+fn spawn_accept_loops(sockets: Vec<Socket>, shared: &Arc<HttpShared>, workers: &Workers) -> Tasks {
+    workers.spawn_accept_loops(sockets, |socket, accepted| {
+        let shared = shared.clone();
+        async move {
+            match register(socket) {
+                Ok(listener) => accept_loop(listener, shared, accepted).await,
+                Err(e) => {
+                    tracing::error!(listener = %shared.key, error = %e, "cannot register listener socket");
+                }
+            }
+        }
+    })
 }
 
 /// Accepts with `accept4(SOCK_NONBLOCK)` so a connection starts outside the reactor (see
 /// `h1/client.rs`); every pending connection is taken per wake-up, within tokio's
 /// cooperative budget.
-async fn accept_loop(listener: AsyncFd<Socket>, shared: Arc<HttpShared>) {
+async fn accept_loop(listener: AsyncFd<Socket>, shared: Arc<HttpShared>, accepted: AcceptCounter) {
     // A listener bound to one address knows every connection's local address without a
     // `getsockname` per connection; a wildcard bind has to ask.
-    let bound = listener_addr(&listener).filter(|a| !a.ip().is_unspecified());
+    let bound = socket_addr(listener.get_ref()).filter(|a| !a.ip().is_unspecified());
     let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     loop {
         let mut guard = match listener.readable().await {
@@ -300,6 +321,7 @@ async fn accept_loop(listener: AsyncFd<Socket>, shared: Arc<HttpShared>) {
                     let Some(peer) = addr.as_socket() else {
                         continue;
                     };
+                    accepted.add();
                     let stream = super::h1::ClientStream::new(socket.into())
                         .paced(shared.shaper.load_full())
                         .metered(shared.ddos.load_full());
@@ -329,8 +351,9 @@ mod tests {
     /// no registration); its first bytes make it acceptable.
     #[tokio::test]
     async fn listener_accepts_only_once_the_client_has_spoken() {
-        let listener = bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener_addr(&listener).unwrap();
+        let socket = bind_listeners("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let listener = register(socket.into_iter().next().unwrap()).unwrap();
+        let addr = socket_addr(listener.get_ref()).unwrap();
         let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
         let mut client = std::net::TcpStream::connect(addr).unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;

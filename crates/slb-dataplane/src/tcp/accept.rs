@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::listener::ListenerShared;
+use crate::workers::AcceptCounter;
 use slb_core::proxy_protocol::{self, Transport};
 use tokio::io::AsyncWriteExt;
 
@@ -18,10 +19,15 @@ pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Accepts until the task is aborted; aborting drops `listener`, which closes the socket so
 /// new connects are refused. Connections run in their own tasks and outlive the loop.
-pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<ListenerShared>) {
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<ListenerShared>,
+    accepted: AcceptCounter,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
+                accepted.add();
                 tokio::spawn(serve(stream, shared.clone()));
             }
             Err(e) => {

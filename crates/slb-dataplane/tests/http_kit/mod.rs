@@ -30,6 +30,8 @@ pub struct HttpBackend {
     pub name: String,
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
+    /// Connections accepted (the proxy's pool reuses them across requests).
+    pub conns: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -44,9 +46,11 @@ impl HttpBackend {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
-        let (n, h) = (name.to_owned(), hits.clone());
+        let conns = Arc::new(AtomicUsize::new(0));
+        let (n, h, c) = (name.to_owned(), hits.clone(), conns.clone());
         let task = tokio::spawn(async move {
             while let Ok((s, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::Relaxed);
                 let (n, h) = (n.clone(), h.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| respond(n.clone(), h.clone(), req));
@@ -60,6 +64,7 @@ impl HttpBackend {
             name: name.to_owned(),
             addr,
             hits,
+            conns,
             task,
         }
     }

@@ -85,3 +85,48 @@ async fn call_status_metrics_and_sigterm() {
         "listeners closed"
     );
 }
+
+/// A node with several workers serves thread-per-core: every worker accepts on its own
+/// socket of the listener, `/metrics` counts each worker's share, and SIGTERM still ends
+/// the node (and its worker threads) cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_share_the_connections_and_stop_on_sigterm() {
+    let d = Daemon::start_with("127.61.61.0/24", &["--workers", "3"]).await;
+    let a = Backend::start("a").await;
+    let (ok, out) = slb(
+        &d,
+        &["call", "CreateLoadBalancer", "--LoadBalancerName", "tpc-lb"],
+    );
+    assert!(ok, "{out}");
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lb = created["LoadBalancerId"].as_str().unwrap().to_string();
+    let ip = created["Address"].as_str().unwrap();
+    d.tcp_listener(&lb, 7000, &[(&a, 100)], &[]).await;
+    let addr: SocketAddr = format!("{ip}:7000").parse().unwrap();
+    assert_eq!(tally(addr, 60).await.get("a"), Some(&60));
+
+    let metrics = d.metrics().await;
+    let accepted: Vec<u64> = (0..3)
+        .map(|i| {
+            let name = format!("slb_worker_accepted_connections_total{{worker=\"{i}\"}} ");
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(&name))
+                .unwrap_or_else(|| panic!("{name} in /metrics:\n{metrics}"))
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(accepted.iter().sum::<u64>(), 60, "{accepted:?}");
+    assert!(
+        accepted.iter().filter(|&&n| n > 0).count() >= 2,
+        "the kernel spread 60 connections over the workers' sockets: {accepted:?}"
+    );
+
+    let status = d.terminate().await;
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "every worker's socket closed"
+    );
+}

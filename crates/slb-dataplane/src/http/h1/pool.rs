@@ -32,17 +32,38 @@ pub(crate) struct Upstream {
     pub reused: bool,
 }
 
-/// Idle connections by backend address, newest last.
+/// Idle connections by backend address, newest last, in one shard per worker
+/// (`workers.rs`): a connection is registered with the reactor of the worker that opened
+/// it, so only that worker takes it again, and workers never wait for each other's lock.
 ///
 /// Hashed with Fx, not SipHash: the keys are backend addresses from the configuration,
 /// never chosen by clients, and the map is looked up twice per request (SipHash was about
 /// 400 instructions of a keep-alive request's 21,500).
-#[derive(Default)]
 pub(crate) struct Pool {
-    idle: Mutex<FxHashMap<SocketAddr, Vec<(TcpStream, Instant)>>>,
+    shards: Box<[Mutex<Idle>]>,
+}
+
+type Idle = FxHashMap<SocketAddr, Vec<(TcpStream, Instant)>>;
+
+impl Default for Pool {
+    fn default() -> Self {
+        Self::new(1)
+    }
 }
 
 impl Pool {
+    /// A pool with a shard for each of `workers` workers.
+    pub(crate) fn new(workers: usize) -> Self {
+        Self {
+            shards: (0..workers.max(1)).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    /// The calling worker's shard.
+    fn shard(&self) -> &Mutex<Idle> {
+        &self.shards[crate::workers::current() % self.shards.len()]
+    }
+
     /// A live idle connection to `addr`, or a new one (connect timeout
     /// [`BACKEND_CONNECT_TIMEOUT`]). `now` is the caller's recent clock reading (the
     /// request's start), which ages the idle connections.
@@ -77,7 +98,7 @@ impl Pool {
     }
 
     fn take_idle(&self, addr: SocketAddr, now: Instant) -> Option<TcpStream> {
-        let mut idle = lock(&self.idle);
+        let mut idle = lock(self.shard());
         let list = idle.get_mut(&addr)?;
         while let Some((stream, since)) = list.pop() {
             if now.saturating_duration_since(since) < BACKEND_POOL_IDLE_TIMEOUT && is_quiet(&stream)
@@ -91,7 +112,7 @@ impl Pool {
     /// Returns a connection whose last response ended cleanly; its idle time counts from
     /// `since` (the request's start: a little early, so it is closed a little early).
     pub(crate) fn put(&self, up: Upstream, since: Instant) {
-        let mut idle = lock(&self.idle);
+        let mut idle = lock(self.shard());
         let list = idle.entry(up.addr).or_default();
         if list.len() < MAX_IDLE_PER_BACKEND {
             list.push((up.stream, since));
@@ -100,17 +121,22 @@ impl Pool {
 
     /// Closes connections idle for longer than `max_idle` (run periodically).
     pub(crate) fn sweep(&self, max_idle: Duration) {
-        let mut idle = lock(&self.idle);
-        for list in idle.values_mut() {
-            list.retain(|(_, since)| since.elapsed() < max_idle);
+        for shard in &self.shards {
+            let mut idle = lock(shard);
+            for list in idle.values_mut() {
+                list.retain(|(_, since)| since.elapsed() < max_idle);
+            }
+            idle.retain(|_, list| !list.is_empty());
         }
-        idle.retain(|_, list| !list.is_empty());
     }
 
     /// Idle connections held.
     #[cfg(test)]
     pub(crate) fn idle_count(&self) -> usize {
-        lock(&self.idle).values().map(Vec::len).sum()
+        self.shards
+            .iter()
+            .map(|s| lock(s).values().map(Vec::len).sum::<usize>())
+            .sum()
     }
 
     /// For each idle connection to `addr`, whether tokio still counts it readable: one
@@ -118,7 +144,7 @@ impl Pool {
     #[cfg(test)]
     pub(crate) fn idle_readable(&self, addr: SocketAddr) -> Vec<bool> {
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        lock(&self.idle).get(&addr).map_or_else(Vec::new, |list| {
+        lock(self.shard()).get(&addr).map_or_else(Vec::new, |list| {
             list.iter()
                 .map(|(s, _)| s.poll_read_ready(&mut cx).is_ready())
                 .collect()
@@ -162,6 +188,40 @@ mod tests {
         pool.put(c, Instant::now());
         pool.sweep(Duration::ZERO);
         assert_eq!(pool.idle_count(), 0);
+    }
+
+    /// A connection goes back to the shard of the worker that opened it (and whose reactor
+    /// it is registered with): only that worker takes it again.
+    #[tokio::test]
+    async fn a_worker_takes_back_only_the_connections_it_opened() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (workers, _threads) = crate::workers::Workers::start(2).unwrap();
+        let pool = std::sync::Arc::new(Pool::new(2));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let _opened = workers.spawn_each(|i| {
+            let (pool, tx) = (pool.clone(), tx.clone());
+            async move {
+                if i == 0 {
+                    let up = pool.checkout(addr, Instant::now()).await.unwrap();
+                    pool.put(up, Instant::now());
+                }
+                tx.send((i, false)).unwrap();
+            }
+        });
+        rx.recv().await.unwrap();
+        rx.recv().await.unwrap();
+        assert_eq!(pool.idle_count(), 1);
+        let _taken = workers.spawn_each(|i| {
+            let (pool, tx) = (pool.clone(), tx.clone());
+            async move {
+                tx.send((i, pool.take_idle(addr, Instant::now()).is_some()))
+                    .unwrap();
+            }
+        });
+        let mut seen = vec![rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+        seen.sort_unstable();
+        assert_eq!(seen, vec![(0, true), (1, false)]);
     }
 
     /// A burst of HTTP/2 streams returns hundreds of connections to one backend at once:
