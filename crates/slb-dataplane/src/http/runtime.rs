@@ -98,7 +98,7 @@ impl HttpListenerRuntime {
             metrics: ListenerMetrics::default(),
             http: HttpMetrics::default(),
             pool: Arc::new(super::h1::Pool::new(workers.count())),
-            idle: Arc::default(),
+            idle: Arc::new(IdleTimers::new(workers.count())),
             server_cookies: ServerCookies::default(),
             access_log,
             local_addr: Mutex::new(local_addr),

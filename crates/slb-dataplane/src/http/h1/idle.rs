@@ -15,6 +15,10 @@
 //! timeout per request (a runtime handle lookup to build the `Sleep`, the wheel's insert
 //! and remove) cost more than an entry here: 18,551 → 18,179 user-space instructions per
 //! keep-alive request (`bench/callgrind.sh`).
+//!
+//! The table has a shard per worker (`workers.rs`): a connection's entry goes to the shard
+//! of the worker it runs on, so workers taking and leaving entries for every request never
+//! wait for each other's lock; the sweep looks through every shard.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -33,7 +37,7 @@ const GRANULARITY: Duration = Duration::from_millis(100);
 
 /// The deadlines of a listener's idle keep-alive connections.
 pub(crate) struct IdleTimers {
-    table: Mutex<Table>,
+    shards: Box<[Mutex<Table>]>,
     /// Wakes the sweeper when a deadline comes before its next look.
     earlier: Notify,
     /// Deadlines count milliseconds from here (8 bytes rather than an `Instant`'s 16).
@@ -42,11 +46,7 @@ pub(crate) struct IdleTimers {
 
 impl Default for IdleTimers {
     fn default() -> Self {
-        Self {
-            table: Mutex::default(),
-            earlier: Notify::new(),
-            epoch: Instant::now(),
-        }
+        Self::new(1)
     }
 }
 
@@ -69,6 +69,15 @@ struct Waiting {
 const EXPIRED: u64 = u64::MAX;
 
 impl IdleTimers {
+    /// A table with a shard for each of `workers` workers.
+    pub(crate) fn new(workers: usize) -> Self {
+        Self {
+            shards: (0..workers.max(1)).map(|_| Mutex::default()).collect(),
+            earlier: Notify::new(),
+            epoch: Instant::now(),
+        }
+    }
+
     /// Runs `inner` until the deadline `at`; `Err(Elapsed)` once it passed (found by the
     /// sweep, so up to [`GRANULARITY`] late).
     pub(crate) fn deadline<F: Future + Unpin>(&self, at: Instant, inner: F) -> Deadline<'_, F> {
@@ -84,13 +93,15 @@ impl IdleTimers {
     /// deadline `deadline_ms` gives on entry: `true` while it waits, `false` once the sweep
     /// has ended it (the entry is then gone and `key` is [`NO_KEY`] again).
     fn enter(&self, key: &mut usize, deadline_ms: impl FnOnce() -> u64, waker: &Waker) -> bool {
-        let mut t = self.lock();
         if *key == NO_KEY {
+            let shard = crate::workers::current() % self.shards.len();
+            let mut t = self.lock(shard);
             let deadline = deadline_ms();
-            *key = t.waiting.insert(Waiting {
+            let slot = t.waiting.insert(Waiting {
                 waker: waker.clone(),
                 deadline,
             });
+            *key = slot * self.shards.len() + shard;
             let at = self.instant(deadline);
             if t.next_look.is_none_or(|look| at < look) {
                 t.next_look = Some(at);
@@ -98,13 +109,15 @@ impl IdleTimers {
             }
             return true;
         }
-        match t.waiting.get_mut(*key) {
+        let (shard, slot) = self.split(*key);
+        let mut t = self.lock(shard);
+        match t.waiting.get_mut(slot) {
             Some(w) if w.deadline != EXPIRED => {
                 w.waker.clone_from(waker);
                 true
             }
             _ => {
-                t.waiting.try_remove(*key);
+                t.waiting.try_remove(slot);
                 *key = NO_KEY;
                 false
             }
@@ -114,9 +127,16 @@ impl IdleTimers {
     /// Leaves the table, if `key` is in it.
     fn leave(&self, key: &mut usize) {
         if *key != NO_KEY {
-            self.lock().waiting.try_remove(*key);
+            let (shard, slot) = self.split(*key);
+            self.lock(shard).waiting.try_remove(slot);
             *key = NO_KEY;
         }
+    }
+
+    /// A key's shard and its slot there (a key remembers the shard it entered, wherever it
+    /// is polled or dropped later).
+    fn split(&self, key: usize) -> (usize, usize) {
+        (key % self.shards.len(), key / self.shards.len())
     }
 
     /// Waits until `socket` is readable (`true`), or its idle timeout `idle_ms` passes or it
@@ -135,8 +155,9 @@ impl IdleTimers {
     pub(crate) fn expire(&self, now: Instant) -> Option<Instant> {
         let now_ms = self.millis(now, false);
         let mut due = Vec::new();
-        let next = {
-            let mut t = self.lock();
+        let mut earliest: Option<Instant> = None;
+        for shard in 0..self.shards.len() {
+            let mut t = self.lock(shard);
             let mut next: Option<u64> = None;
             for (_, w) in t.waiting.iter_mut().filter(|(_, w)| w.deadline != EXPIRED) {
                 if w.deadline <= now_ms {
@@ -146,12 +167,17 @@ impl IdleTimers {
                     next = Some(next.map_or(w.deadline, |n| n.min(w.deadline)));
                 }
             }
+            // Each shard's own next look: a later entry earlier than that wakes the
+            // sweeper, which looks at the earliest of all shards anyway.
             t.next_look = next.map(|n| self.instant(n).max(now + GRANULARITY));
-            t.next_look
-        };
+            earliest = match (earliest, t.next_look) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
         // Outside the lock: a woken connection on another worker may poll at once.
         due.into_iter().for_each(Waker::wake);
-        next
+        earliest
     }
 
     /// `at` in whole milliseconds after the epoch (rounded down, or up with `ceil`: a
@@ -173,14 +199,22 @@ impl IdleTimers {
         self.earlier.notified().await;
     }
 
+    /// How many connections wait, in each shard.
+    #[cfg(test)]
+    fn waiting_by_shard(&self) -> Vec<usize> {
+        (0..self.shards.len())
+            .map(|s| self.lock(s).waiting.len())
+            .collect()
+    }
+
     /// How many connections wait.
     #[cfg(test)]
     fn waiting(&self) -> usize {
-        self.lock().waiting.len()
+        self.waiting_by_shard().iter().sum()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Table> {
-        crate::backend::lock(&self.table)
+    fn lock(&self, shard: usize) -> MutexGuard<'_, Table> {
+        crate::backend::lock(&self.shards[shard])
     }
 }
 
@@ -346,6 +380,36 @@ mod tests {
                 .is_err(),
             "a later deadline needs no earlier sweep"
         );
+    }
+
+    /// On workers, each wait enters its own worker's shard, and one sweep ends the waits of
+    /// every shard.
+    #[tokio::test]
+    async fn waits_enter_their_workers_shard_and_one_sweep_ends_all() {
+        let (workers, _threads) = crate::workers::Workers::start(2).unwrap();
+        let timers = std::sync::Arc::new(IdleTimers::new(2));
+        let at = Instant::now() + Duration::from_secs(5);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let _waits = workers.spawn_each(|i| {
+            let (timers, tx) = (timers.clone(), tx.clone());
+            async move {
+                let r = timers.deadline(at, std::future::pending::<()>()).await;
+                tx.send((i, r)).unwrap();
+            }
+        });
+        let started = Instant::now();
+        while timers.waiting_by_shard() != [1, 1] {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "both waits entered"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(timers.expire(at + Duration::from_millis(1)), None);
+        let mut ended = vec![rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+        ended.sort_by_key(|(i, _)| *i);
+        assert_eq!(ended, vec![(0, Err(Elapsed)), (1, Err(Elapsed))]);
+        assert_eq!(timers.waiting_by_shard(), [0, 0]);
     }
 
     /// A future that finishes in time gives its output and leaves no entry behind; one
