@@ -28,6 +28,9 @@
 #   HAProxy    http 91, tls(h2) 444, tls-full 454, tcp 210, tcp send-proxy-v2 213
 #   OpenSLB    http 95, https 445, https-full 455, tcp+udp 215, tcp ProxyProtocolV2 216, API 298
 # Pinning (PIN=1): every proxy on CPU 1; load generators and backends on CPU 0.
+# Several workers per proxy (nginx worker_processes, HAProxy nbthread, OpenSLB --workers, all
+# WORKERS): give the proxies as many CPUs, e.g. on an 8-CPU host
+#   WORKERS=4 PROXY_CPU=4-7 LG_CPU=0-3 bench/perf.sh
 # Every load is bounded (wrk -d, h2load -D, iperf3 -t, each under timeout(1)); every daemon is
 # started here and stopped by its PID. Results: bench/results/perf-<date>/ (table.md, results.tsv,
 # raw/, logs/). The proxy CPU is user+sys of its process tree from /proc (softirq excluded).
@@ -49,6 +52,7 @@ PROXIES=${PROXIES:-"nginx haproxy openslb"}
 PIN=${PIN:-1}
 LG_CPU=${LG_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
+WORKERS=${WORKERS:-1}          # worker processes/threads of every proxy (see above)
 PORT_BASE=${PORT_BASE:-28000}
 INSTALL=${INSTALL:-1}          # 0 = never apt-get install
 BUILD=${BUILD:-1}              # 0 = use target/release/{slb,slb-bench} as they are
@@ -232,7 +236,7 @@ HZ=$(getconf CLK_TCK)
 render() {  # template -> $RUN/name with @VAR@ replaced from the environment of this script
     local src=$BENCH_DIR/conf/$1 dst=$RUN/${1%.in}
     local user_line=""; [[ $(id -u) == 0 ]] && user_line="user nobody nogroup;"
-    sed -e "s|@RUN@|$RUN|g" -e "s|@USER_LINE@|$user_line|g" -e "s|@NOFILE@|$NOFILE|g" -e "s|@IDLE_MAX@|$((IDLE_CONNS + 2000))|g" -e "s|@HAPROXY_MAXCONN@|$HAPROXY_MAXCONN|g" \
+    sed -e "s|@RUN@|$RUN|g" -e "s|@USER_LINE@|$user_line|g" -e "s|@NOFILE@|$NOFILE|g" -e "s|@IDLE_MAX@|$((IDLE_CONNS + 2000))|g" -e "s|@HAPROXY_MAXCONN@|$HAPROXY_MAXCONN|g" -e "s|@WORKERS@|$WORKERS|g" \
         -e "s|@BE1@|$BE1|g" -e "s|@BE2@|$BE2|g" -e "s|@IPERF@|$IPERF|g" -e "s|@RELAY@|$RELAY|g" \
         -e "s|@NGINX_HTTP@|${HTTP[nginx]}|g" -e "s|@NGINX_TLS@|${TLS[nginx]}|g" -e "s|@NGINX_TLSFULL@|${TLSFULL[nginx]}|g" \
         -e "s|@NGINX_TCP@|${TCP[nginx]}|g" -e "s|@NGINX_TCP_PP@|${TCP_PP[nginx]}|g" \
@@ -269,7 +273,7 @@ start_backends() {
 # start of `slb serve` from its data directory.
 SLB_DATA=$OUT/slb-data
 SERVE_ARGS=(serve --data-dir "$SLB_DATA" --api-addr "127.0.0.1:$API" --region local --zone local-a --zone local-b
-            --address-pool 127.0.0.1/32 --access-log off)
+            --address-pool 127.0.0.1/32 --access-log off --workers "$WORKERS")
 call() {
     local out rc
     { printf '$ slb call'; printf ' %q' "$@"; echo; } >>"$LOGS/prepare.log"
@@ -507,7 +511,7 @@ sec_mem_idle() {
 {
     echo "# bench/perf.sh $STAMP on $(uname -n): $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
     echo "# slb $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$([[ -n $(git -C "$REPO" status --porcelain 2>/dev/null | grep -v '^??' | head -1) ]] && echo ' (uncommitted changes)'); $(nginx -v 2>&1); $(haproxy -v 2>/dev/null | head -1); $(wrk -v 2>&1 | head -1); h2load $(h2load --version 2>&1 | awk '{print $2}'); $(iperf3 -v | head -1)"
-    echo "# PIN=$PIN (proxy CPU $PROXY_CPU, load+backends CPU $LG_CPU) DUR=$DUR CONNS=$CONNS H2_STREAMS=$H2_STREAMS IDLE_CONNS=$IDLE_CONNS UDP=-b $UDP_BW -l $UDP_LEN"
+    echo "# PIN=$PIN (proxy CPU $PROXY_CPU, load+backends CPU $LG_CPU) WORKERS=$WORKERS DUR=$DUR CONNS=$CONNS H2_STREAMS=$H2_STREAMS IDLE_CONNS=$IDLE_CONNS UDP=-b $UDP_BW -l $UDP_LEN"
     printf '#run\ttest\ttarget\tvalue\tunit\tp50_ms\tp99_ms\taux\taux_unit\tcost\tcost_unit\tproxy_cpu_pct\telapsed_s\tnote\n'
 } >"$TSV"
 log "results in $OUT"
