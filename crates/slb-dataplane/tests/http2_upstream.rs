@@ -139,6 +139,15 @@ async fn serve_raw(mut s: TcpStream) {
                 )
                 .into_bytes()
             }
+            "/hints" => {
+                // Early Hints, an unasked 100 Continue, and the answer a second later.
+                let early = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n";
+                if s.write_all(early).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()
+            }
             "/once" if served > 1 => return,
             "/mute" => return,
             "/slow" => {
@@ -554,6 +563,42 @@ async fn expect_100_continue_is_answered_before_the_body_is_sent() {
         got.extend_from_slice(&d);
     }
     assert_eq!(got, b"hello");
+    dp.shutdown().await;
+}
+
+/// A backend's 103 Early Hints reach the HTTP/2 client while the backend still works on
+/// the answer; its unasked 100 Continue does not (the balancer answers `Expect` itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_hints_reach_the_client_before_the_response() {
+    let (dp, addr, _) = listener(213, Duration::from_secs(60)).await;
+    let mut send = raw_h2(addr).await;
+    let req = Request::get("http://h2.test/hints").body(()).unwrap();
+    let (mut resp, _stream) = send.send_request(req, true).unwrap();
+    let hint = tokio::time::timeout(STEP, std::future::poll_fn(|cx| resp.poll_informational(cx)))
+        .await
+        .expect("the hint in time")
+        .expect("an interim response")
+        .unwrap();
+    assert_eq!(hint.status(), StatusCode::EARLY_HINTS);
+    assert_eq!(hint.headers()["link"], "</style.css>; rel=preload");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut resp)
+            .await
+            .is_err(),
+        "the hint came while the backend was still working"
+    );
+    let more = tokio::time::timeout(STEP, std::future::poll_fn(|cx| resp.poll_informational(cx)))
+        .await
+        .expect("the response in time");
+    assert!(more.is_none(), "nothing else before the response: {more:?}");
+    let resp = tokio::time::timeout(STEP, resp).await.unwrap().unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let mut got = Vec::new();
+    while let Some(d) = body.data().await {
+        got.extend_from_slice(&d.unwrap());
+    }
+    assert_eq!(got, b"ok");
     dp.shutdown().await;
 }
 

@@ -16,7 +16,7 @@ use http_body_util::BodyExt;
 
 use super::access_log::{rfc3339_now, AccessLogEntry};
 use super::error_page::{error_response, redirect};
-use super::h1::{map_request_head, prepare_upload, send_upstream, SendError};
+use super::h1::{map_request_head, prepare_upload, send_upstream, Outgoing, SendError};
 use super::headers::{self, Origin, X_FORWARDED_FOR};
 use super::route::{host_without_port, HttpSnapshot};
 use super::sticky::{self, INSERT_COOKIE_NAME};
@@ -32,6 +32,8 @@ pub(crate) struct ConnCtx {
     pub ssl: (String, String),
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    /// The backend's 1xx responses for the stream being polled (`h2/interim.rs`).
+    pub interim: super::h2::Interim,
 }
 
 /// Most backends tried for one request (the first choice and one retry).
@@ -237,10 +239,13 @@ async fn proxy(
             &shared.pool,
             backend.addr,
             start,
-            &head,
-            &req.method,
-            upload.take(),
-            body_empty,
+            Outgoing {
+                head: &head,
+                method: &req.method,
+                body: upload.take(),
+                retry_stale: body_empty,
+                interim: Some(&ctx.interim),
+            },
         );
         tokio::pin!(send);
         let (mut parts, body) = match shared.idle.deadline(deadline, send).await {

@@ -37,5 +37,5 @@ pub(crate) use idle::IdleTimers;
 pub(crate) use pool::Pool;
 pub(crate) use spare::trim as trim_spares;
 pub(crate) use upload::prepare as prepare_upload;
-pub(crate) use upstream::{send as send_upstream, SendError, UpstreamBody};
+pub(crate) use upstream::{send as send_upstream, Outgoing, SendError, UpstreamBody};
 pub(crate) use write::map_request_head;

@@ -20,6 +20,7 @@ use http::header::HeaderValue;
 use http::{HeaderMap, Method, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
+use super::super::h2::Interim;
 use super::super::headers::is_hop_by_hop;
 use super::super::BoxError;
 use super::chunked::ChunkedScanner;
@@ -164,14 +165,14 @@ impl Wire {
         }
     }
 
-    /// Sends the request while reading the response head; interim 1xx heads are skipped
-    /// (HTTP/2 clients get no 100 Continue from the backend; `h2/stream.rs` answers those
-    /// itself).
+    /// Sends the request while reading the response head. Interim 1xx heads go to
+    /// `interim` (100 Continue excepted: `h2/stream.rs` answers `Expect` itself).
     fn poll_head(
         &mut self,
         cx: &mut Context<'_>,
         head: &[u8],
         method: &Method,
+        interim: Option<&Interim>,
     ) -> Poll<Result<ResponseHead, HeadFailure>> {
         if self.poll_write(cx, head).is_err() {
             return Poll::Ready(Err(HeadFailure::ClientBody));
@@ -179,7 +180,12 @@ impl Wire {
         loop {
             if !self.rbuf.is_empty() {
                 match parse_response(&mut self.rbuf, method) {
-                    Ok(Some(h)) if (100..200).contains(&h.status) && h.status != 101 => continue,
+                    Ok(Some(h)) if (100..200).contains(&h.status) && h.status != 101 => {
+                        if let (Some(sink), true) = (interim, h.status != 100) {
+                            sink.push(interim_response(&h));
+                        }
+                        continue;
+                    }
                     Ok(Some(h)) => return Poll::Ready(Ok(h)),
                     Ok(None) => {}
                     Err(e) => return Poll::Ready(Err(HeadFailure::Other(e))),
@@ -212,22 +218,37 @@ impl Wire {
     }
 }
 
-/// Sends `head` (an HTTP/1.1 request head, ending with the body bytes sent along with it,
-/// see `upload::prepare`) and then `body` to the backend at `addr` on a pooled connection,
-/// and returns the response head and its body. A pooled connection the backend had closed
-/// while idle is retried once on a new connection when `retry_stale` (the request has no
-/// body): that is not the backend's fault. Timeouts are the caller's. `now` is the
-/// caller's recent clock reading (the request's start), which ages pooled connections.
+/// One request for [`send`].
+pub(crate) struct Outgoing<'a> {
+    /// The HTTP/1.1 request head, ending with the body bytes sent along with it (see
+    /// `upload::prepare`).
+    pub head: &'a [u8],
+    pub method: &'a Method,
+    /// The rest of the body, sent after the head.
+    pub body: Option<Upload>,
+    /// Retry once on a new connection when a pooled one turns out closed by the backend
+    /// while idle (the request has no body): that is not the backend's fault.
+    pub retry_stale: bool,
+    /// Where the backend's interim responses go (HTTP/2 clients; see `h2/interim.rs`).
+    pub interim: Option<&'a Interim>,
+}
+
+/// Sends `req` to the backend at `addr` on a pooled connection, and returns the response
+/// head and its body. Timeouts are the caller's. `now` is the caller's recent clock
+/// reading (the request's start), which ages pooled connections.
 pub(crate) async fn send(
     pool: &Arc<Pool>,
     addr: SocketAddr,
     now: std::time::Instant,
-    head: &[u8],
-    method: &Method,
-    body: Option<Upload>,
-    retry_stale: bool,
+    req: Outgoing<'_>,
 ) -> Result<(http::response::Parts, UpstreamBody), SendError> {
-    let mut body = body;
+    let Outgoing {
+        head,
+        method,
+        mut body,
+        retry_stale,
+        interim,
+    } = req;
     let mut fresh = false;
     loop {
         let up = if fresh {
@@ -245,7 +266,7 @@ pub(crate) async fn send(
             broken: false,
             received: false,
         };
-        match poll_fn(|cx| wire.poll_head(cx, head, method)).await {
+        match poll_fn(|cx| wire.poll_head(cx, head, method, interim)).await {
             Ok(resp) => return respond(resp, wire, head.len(), pool),
             Err(HeadFailure::Silent) if reused && !fresh && retry_stale => fresh = true,
             Err(HeadFailure::Silent) => {
@@ -306,6 +327,14 @@ fn respond(
         head_len,
     };
     Ok((parts, UpstreamBody(Inner::Stream(Box::new(streaming)))))
+}
+
+/// A backend's interim response as the HTTP/2 client gets it.
+fn interim_response(head: &ResponseHead) -> Response<()> {
+    let mut r = Response::new(());
+    *r.status_mut() = StatusCode::from_u16(head.status).unwrap_or(StatusCode::CONTINUE);
+    *r.headers_mut() = response_headers(head);
+    r
 }
 
 /// The backend's fields for the HTTP/2 client: hop-by-hop ones and `Transfer-Encoding`
@@ -514,9 +543,20 @@ mod tests {
         let pool = Arc::new(Pool::default());
         let head = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
         let now = std::time::Instant::now();
-        let (parts, body) = send(&pool, addr, now, head, &Method::GET, None, true)
-            .await
-            .unwrap();
+        let (parts, body) = send(
+            &pool,
+            addr,
+            now,
+            Outgoing {
+                head,
+                method: &Method::GET,
+                body: None,
+                retry_stale: true,
+                interim: None,
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(parts.headers["x-big"].len(), 3 * HEAD_READ);
         let got = body.collect().await.unwrap().to_bytes();
         assert_eq!(got.len(), 3 * HEAD_READ);
@@ -549,9 +589,20 @@ mod tests {
         let head = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
         for expected in ["hello", "hello world"] {
             let now = std::time::Instant::now();
-            let (parts, body) = send(&pool, addr, now, head, &Method::GET, None, true)
-                .await
-                .unwrap();
+            let (parts, body) = send(
+                &pool,
+                addr,
+                now,
+                Outgoing {
+                    head,
+                    method: &Method::GET,
+                    body: None,
+                    retry_stale: true,
+                    interim: None,
+                },
+            )
+            .await
+            .unwrap();
             assert_eq!(parts.status, 200);
             let got = body.collect().await.unwrap().to_bytes();
             assert_eq!(got, expected.as_bytes());

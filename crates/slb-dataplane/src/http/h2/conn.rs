@@ -74,6 +74,7 @@ pub(crate) async fn serve<T>(
         ssl,
         peer,
         local,
+        interim: super::Interim::default(),
     });
     let mut streams = FuturesUnordered::new();
     let mut idle_timer = IdleTimer {

@@ -4,13 +4,16 @@
 //!
 //! Layout: `conn.rs` (the connection loop and its idle timeout), `stream.rs` (one stream:
 //! the response head, then the body under flow control), `request_body.rs` (the client's
-//! body for the upload), `rewind.rs` (bytes already read put back in front).
+//! body for the upload), `interim.rs` (a backend's 1xx responses passed on), `rewind.rs`
+//! (bytes already read put back in front).
 
 mod conn;
+mod interim;
 mod request_body;
 mod rewind;
 mod stream;
 
 pub(crate) use conn::serve;
 pub use conn::MAX_CONCURRENT_STREAMS;
+pub(crate) use interim::Interim;
 pub(crate) use request_body::RequestBody;

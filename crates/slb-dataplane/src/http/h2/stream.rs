@@ -30,6 +30,8 @@ pin_project! {
     /// a quarter of the size the compiler gave the `async fn`.
     pub(crate) struct Stream<F> {
         respond: SendResponse<Bytes>,
+        // Where the backend's interim responses wait while the handler is polled.
+        ctx: Arc<ConnCtx>,
         head_only: bool,
         // The handler, until the response is known.
         #[pin]
@@ -57,6 +59,7 @@ pub(crate) fn serve(
     }
     Stream {
         respond,
+        ctx: ctx.clone(),
         head_only,
         answer: Some(handle(ctx, Request::from_parts(parts, body))),
         sending: None,
@@ -69,7 +72,12 @@ impl<F: Future<Output = Response<TailBody>>> Future for Stream<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
         if let Some(answer) = this.answer.as_mut().as_pin_mut() {
-            let Poll::Ready(resp) = answer.poll(cx) else {
+            let answered = answer.poll(cx);
+            // What the backend sent before its final answer (103 Early Hints) goes first.
+            for interim in this.ctx.interim.take() {
+                let _ = this.respond.send_informational(interim);
+            }
+            let Poll::Ready(resp) = answered else {
                 // A client that resets the stream ends the work at once.
                 return this.respond.poll_reset(cx).map(|_| ());
             };
