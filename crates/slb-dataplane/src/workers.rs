@@ -2,11 +2,13 @@
 //! its own listening socket per listener (`SO_REUSEPORT`), so the kernel spreads new
 //! connections over the workers and a connection stays on the thread that accepted it.
 //!
-//! A tokio multi-thread runtime measured ~30 % more CPU per proxied HTTP request than a
-//! current-thread one (work-stealing queues, cross-thread wake-ups, atomics on every task
-//! poll); this keeps the current-thread path on every core, as nginx runs one process per
-//! core. Without workers (one CPU, or a data plane built by a test) every listener has one
-//! socket served on the caller's runtime, as before.
+//! tokio's multi-thread runtime pays for work-stealing queues, cross-thread wake-ups and
+//! atomics on every task poll (with one worker it measured ~30 % more CPU per proxied HTTP
+//! request than the current-thread one; at two workers this runs 8 % fewer user-space
+//! instructions per request than it, `docs/performance.md`). This keeps the current-thread
+//! path on every core, as nginx runs one process per core. Without workers (one CPU, or a
+//! data plane built by a test) every listener has one socket served on the caller's
+//! runtime, as before.
 
 use std::cell::Cell;
 use std::future::Future;
