@@ -20,21 +20,27 @@ fn slb(d: &Daemon, args: &[&str]) -> (bool, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn call_status_metrics_and_sigterm() {
-    // This node runs the single-threaded runtime (`--workers 1`) that one-CPU nodes use.
-    let d = Daemon::start_with("127.61.60.0/24", &["--workers", "1"]).await;
-    let a = Backend::start("a").await;
+/// An instance created with `slb call` and a TCP listener on port 7000 to `a`: its id and
+/// the listener's address.
+async fn tcp_lb_via_cli(d: &Daemon, name: &str, a: &Backend) -> (String, SocketAddr) {
     let (ok, out) = slb(
-        &d,
-        &["call", "CreateLoadBalancer", "--LoadBalancerName", "cli-lb"],
+        d,
+        &["call", "CreateLoadBalancer", "--LoadBalancerName", name],
     );
     assert!(ok, "{out}");
     let created: serde_json::Value = serde_json::from_str(&out).unwrap();
     let lb = created["LoadBalancerId"].as_str().unwrap().to_string();
     let ip = created["Address"].as_str().unwrap();
-    d.tcp_listener(&lb, 7000, &[(&a, 100)], &[]).await;
-    let addr: SocketAddr = format!("{ip}:7000").parse().unwrap();
+    d.tcp_listener(&lb, 7000, &[(a, 100)], &[]).await;
+    (lb, format!("{ip}:7000").parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_status_metrics_and_sigterm() {
+    // This node runs the single-threaded runtime (`--workers 1`) that one-CPU nodes use.
+    let d = Daemon::start_with("127.61.60.0/24", &["--workers", "1"]).await;
+    let a = Backend::start("a").await;
+    let (lb, addr) = tcp_lb_via_cli(&d, "cli-lb", &a).await;
     assert_eq!(tally(addr, 3).await.get("a"), Some(&3));
 
     // A refused call prints Alibaba's error body and exits non-zero.
@@ -93,16 +99,7 @@ async fn call_status_metrics_and_sigterm() {
 async fn workers_share_the_connections_and_stop_on_sigterm() {
     let d = Daemon::start_with("127.61.61.0/24", &["--workers", "3"]).await;
     let a = Backend::start("a").await;
-    let (ok, out) = slb(
-        &d,
-        &["call", "CreateLoadBalancer", "--LoadBalancerName", "tpc-lb"],
-    );
-    assert!(ok, "{out}");
-    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let lb = created["LoadBalancerId"].as_str().unwrap().to_string();
-    let ip = created["Address"].as_str().unwrap();
-    d.tcp_listener(&lb, 7000, &[(&a, 100)], &[]).await;
-    let addr: SocketAddr = format!("{ip}:7000").parse().unwrap();
+    let (_lb, addr) = tcp_lb_via_cli(&d, "tpc-lb", &a).await;
     assert_eq!(tally(addr, 60).await.get("a"), Some(&60));
 
     let metrics = d.metrics().await;

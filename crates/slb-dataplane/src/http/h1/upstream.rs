@@ -512,6 +512,24 @@ mod tests {
 
     use super::*;
 
+    /// A GET without a body to `addr`, as a request from the stream would send it.
+    async fn send_get(
+        pool: &Arc<Pool>,
+        addr: SocketAddr,
+        head: &[u8],
+    ) -> (http::response::Parts, UpstreamBody) {
+        let get = Outgoing {
+            head,
+            method: &Method::GET,
+            body: None,
+            retry_stale: true,
+            interim: None,
+        };
+        send(pool, addr, std::time::Instant::now(), get)
+            .await
+            .unwrap()
+    }
+
     /// Reads one request head (the tests send no bodies).
     async fn read_request(s: &mut tokio::net::TcpStream) {
         let mut got = Vec::new();
@@ -542,21 +560,7 @@ mod tests {
         });
         let pool = Arc::new(Pool::default());
         let head = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
-        let now = std::time::Instant::now();
-        let (parts, body) = send(
-            &pool,
-            addr,
-            now,
-            Outgoing {
-                head,
-                method: &Method::GET,
-                body: None,
-                retry_stale: true,
-                interim: None,
-            },
-        )
-        .await
-        .unwrap();
+        let (parts, body) = send_get(&pool, addr, head).await;
         assert_eq!(parts.headers["x-big"].len(), 3 * HEAD_READ);
         let got = body.collect().await.unwrap().to_bytes();
         assert_eq!(got.len(), 3 * HEAD_READ);
@@ -588,21 +592,7 @@ mod tests {
         let pool = Arc::new(Pool::default());
         let head = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
         for expected in ["hello", "hello world"] {
-            let now = std::time::Instant::now();
-            let (parts, body) = send(
-                &pool,
-                addr,
-                now,
-                Outgoing {
-                    head,
-                    method: &Method::GET,
-                    body: None,
-                    retry_stale: true,
-                    interim: None,
-                },
-            )
-            .await
-            .unwrap();
+            let (parts, body) = send_get(&pool, addr, head).await;
             assert_eq!(parts.status, 200);
             let got = body.collect().await.unwrap().to_bytes();
             assert_eq!(got, expected.as_bytes());
