@@ -35,30 +35,33 @@ use crate::tcp::{accept::accept_loop, bind::bind_group};
 use crate::udp;
 use crate::workers::{Tasks, Workers};
 
-/// Binds `addr` for `spec`'s protocol and starts its loops (a TCP accept loop per worker,
-/// or one UDP datagram loop); returns the tasks and the bound address.
+/// Binds `addr` for `spec`'s protocol and starts its loops (a TCP accept loop or a UDP
+/// datagram loop per worker); returns the tasks and the bound address.
 fn open(
     spec: &ListenerSpec,
     addr: SocketAddr,
     shared: &Arc<ListenerShared>,
     workers: &Workers,
 ) -> Result<(Tasks, SocketAddr), DataPlaneError> {
-    if spec.key.protocol == PROTOCOL_UDP {
-        // One socket: a UDP session's replies leave through the socket its client sent to.
-        let socket = udp::bind::bind(addr)?;
-        let local = socket.local_addr().unwrap_or(addr);
-        return Ok((
-            Tasks::one(tokio::spawn(udp::serve::serve(socket, shared.clone()))),
-            local,
-        ));
-    }
-    let sockets = bind_group(addr, workers.count())?;
+    let udp = spec.key.protocol == PROTOCOL_UDP;
+    let sockets = if udp {
+        udp::bind::bind_group(addr, workers.count())?
+    } else {
+        bind_group(addr, workers.count())?
+    };
     let local = sockets[0]
         .local_addr()
         .ok()
         .and_then(|a| a.as_socket())
         .unwrap_or(addr);
-    let tasks = workers.spawn_accept_loops(sockets, |socket, accepted| {
+    if udp {
+        let sessions = udp::serve::new_sessions(shared);
+        let tasks = workers.spawn_socket_loops(sockets, |socket, _| {
+            udp::serve::serve(socket, shared.clone(), sessions.clone())
+        });
+        return Ok((tasks, local));
+    }
+    let tasks = workers.spawn_socket_loops(sockets, |socket, accepted| {
         let shared = shared.clone();
         async move {
             match TcpListener::from_std(socket.into()) {

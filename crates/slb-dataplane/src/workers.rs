@@ -111,10 +111,11 @@ impl Workers {
         )
     }
 
-    /// One accept loop per worker: `run` gets the worker's own socket of `sockets` (one per
-    /// worker, from `tcp::bind::bind_group`) and its accept counter, and builds the loop,
-    /// which registers the socket with the reactor of the worker it runs on.
-    pub(crate) fn spawn_accept_loops<F>(
+    /// One loop per worker (an accept loop, or a UDP datagram loop): `run` gets the
+    /// worker's own socket of `sockets` (one per worker, from a `bind_group`) and its accept
+    /// counter, and builds the loop, which registers the socket with the reactor of the
+    /// worker it runs on.
+    pub(crate) fn spawn_socket_loops<F>(
         &self,
         sockets: Vec<Socket>,
         run: impl Fn(Socket, AcceptCounter) -> F,
@@ -180,11 +181,6 @@ impl AcceptCounter {
 pub(crate) struct Tasks(Vec<JoinHandle<()>>);
 
 impl Tasks {
-    /// A single task (a listener that runs on one runtime only).
-    pub(crate) fn one(task: JoinHandle<()>) -> Self {
-        Self(vec![task])
-    }
-
     /// Aborts every task and waits until each has ended (its socket is closed then).
     pub(crate) async fn stop(&mut self) {
         for t in &self.0 {

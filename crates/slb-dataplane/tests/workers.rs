@@ -115,3 +115,57 @@ async fn rebind_and_stop_close_every_worker_socket() {
         "a socket outlived the listener"
     );
 }
+
+/// The UDP listener's sessions gauge, from the data plane's metrics.
+fn udp_metric(dp: &DataPlane, name: &str) -> u64 {
+    let mut out = String::new();
+    dp.render_metrics(&mut out);
+    out.lines()
+        .filter(|l| l.starts_with(name) && l.contains("protocol=\"udp\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A UDP listener on workers: every client's reply comes from the listener's address, and
+/// the session bound holds for the listener as a whole, whichever worker's socket each
+/// client reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_sessions_span_the_workers_and_keep_one_bound() {
+    let (workers, _threads) = Workers::start(3).unwrap();
+    let dp = DataPlane::on_workers(workers.clone());
+    let backend = common::udp_echo_backend().await;
+    let mut s = common::udp_spec(304, backend);
+    s.max_sessions = 8;
+    apply_ok(&dp, vec![s.clone()]).await;
+    let addr = dp.local_addr(&s.key).unwrap();
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        let c = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let msg = format!("ping {i}");
+        c.send_to(msg.as_bytes(), addr).await.unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = tokio::time::timeout(common::STEP, c.recv_from(&mut buf))
+            .await
+            .expect("a reply in time")
+            .unwrap();
+        assert_eq!(&buf[..n], msg.as_bytes());
+        assert_eq!(from, addr, "the reply leaves from the listener's address");
+        clients.push(c);
+    }
+    assert_eq!(udp_metric(&dp, "slb_udp_sessions_active"), 8);
+    assert_eq!(udp_metric(&dp, "slb_udp_sessions_evicted_total"), 12);
+
+    // The address is taken for another data plane's UDP listener too.
+    let other = DataPlane::on_workers(workers);
+    let mut taken = common::udp_spec(305, backend);
+    taken.bind = addr;
+    let results = other.apply(vec![taken]).await;
+    assert!(
+        matches!(results[0].1, Err(DataPlaneError::Bind { .. })),
+        "{:?}",
+        results[0].1
+    );
+    dp.shutdown().await;
+    let probe = std::net::UdpSocket::bind(addr);
+    assert!(probe.is_ok(), "every worker's socket closed: {probe:?}");
+}

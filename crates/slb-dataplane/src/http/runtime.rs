@@ -285,7 +285,7 @@ fn register(socket: Socket) -> std::io::Result<AsyncFd<Socket>> {
 
 /// One accept loop per worker, each on its own socket of `sockets`.
 fn spawn_accept_loops(sockets: Vec<Socket>, shared: &Arc<HttpShared>, workers: &Workers) -> Tasks {
-    workers.spawn_accept_loops(sockets, |socket, accepted| {
+    workers.spawn_socket_loops(sockets, |socket, accepted| {
         let shared = shared.clone();
         async move {
             match register(socket) {

@@ -1,8 +1,8 @@
-//! UDP listeners: one socket on the listener address, a session per client address, each
-//! with its own socket connected to the chosen backend, so replies come back from the
-//! listener's address to the right client.
+//! UDP listeners: one socket per worker on the listener address (a `SO_REUSEPORT` group
+//! with workers), a session per client address, each with its own socket connected to the
+//! chosen backend, so replies come back from the listener's address to the right client.
 //!
-//! - `bind`: the listener socket.
+//! - `bind`: the listener sockets.
 //! - `sessions`: the bounded session table (idle expiry, eviction of the longest idle).
 //! - `serve`: the datagram loops.
 //!
@@ -12,4 +12,4 @@
 
 pub(crate) mod bind;
 pub(crate) mod serve;
-mod sessions;
+pub(crate) mod sessions;

@@ -47,13 +47,30 @@ impl Drop for EndAll {
     }
 }
 
-/// Receives datagrams on `socket` until the task is aborted.
-pub(crate) async fn serve(socket: UdpSocket, shared: Arc<ListenerShared>) {
-    let socket = Arc::new(socket);
+/// The listener's session table, shared by its loops (one per worker).
+pub(crate) fn new_sessions(shared: &ListenerShared) -> Arc<Sessions> {
+    Arc::new(Sessions::new(shared.snapshot.load().max_sessions))
+}
+
+/// Receives datagrams on `socket` (registered here, with the reactor of the runtime this
+/// runs on) until the task is aborted. The loops of one listener share `sessions`: a
+/// client's datagrams reach one socket of the group, so its session is found where it was
+/// made, and the table's bound holds for the listener as a whole.
+pub(crate) async fn serve(
+    socket: socket2::Socket,
+    shared: Arc<ListenerShared>,
+    sessions: Arc<Sessions>,
+) {
+    let socket = match UdpSocket::from_std(socket.into()) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            tracing::error!(listener = %shared.key, error = %e, "cannot register listener socket");
+            return;
+        }
+    };
     let Ok(local) = socket.local_addr() else {
         return;
     };
-    let sessions = Arc::new(Sessions::new(shared.snapshot.load().max_sessions));
     let _end = EndAll(sessions.clone());
     // Reply tasks live in the set: aborting this loop aborts them all.
     let mut tasks = tokio::task::JoinSet::new();

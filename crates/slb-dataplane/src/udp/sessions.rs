@@ -19,7 +19,7 @@ use crate::backend::{lock, ActiveGuard};
 const EVICTION_SAMPLE: usize = 8;
 
 /// One client's flow to one backend.
-pub(super) struct Session {
+pub(crate) struct Session {
     /// Connected to the backend: sends go there, and only its replies arrive.
     pub socket: UdpSocket,
     /// Milliseconds since the table's epoch at the last datagram either way.
@@ -52,7 +52,7 @@ impl Session {
 }
 
 /// The table and its clock.
-pub(super) struct Sessions {
+pub(crate) struct Sessions {
     map: Mutex<HashMap<SocketAddr, Arc<Session>>>,
     epoch: Instant,
     max: AtomicUsize,
