@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{apply_ok, wait_until, STEP};
+use common::{apply_ok, udp_metric as metric, wait_until, STEP};
 use slb_core::proxy_protocol::{decode, Header, Transport};
 use slb_dataplane::{
     BackendSpec, DataPlane, HealthCheckKind, HealthCheckSpec, HealthStatus, ListenerKey,
@@ -117,15 +117,6 @@ async fn ask(c: &UdpSocket, listener: SocketAddr, payload: &[u8]) -> String {
 
 fn name(reply: &str) -> &str {
     reply.split('|').next().unwrap()
-}
-
-fn metric(dp: &DataPlane, name: &str) -> u64 {
-    let mut out = String::new();
-    dp.render_metrics(&mut out);
-    out.lines()
-        .filter(|l| l.starts_with(name) && l.contains("protocol=\"udp\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 #[tokio::test]

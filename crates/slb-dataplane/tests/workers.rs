@@ -8,7 +8,7 @@ mod http_kit;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-use common::{apply_ok, ask, spec, EchoBackend};
+use common::{apply_ok, ask, spec, udp_metric, EchoBackend};
 use http_kit::{http_spec, Conn, HttpBackend};
 use slb_dataplane::{DataPlane, DataPlaneError, SchedulerKind, Workers};
 use tokio::net::TcpStream;
@@ -114,16 +114,6 @@ async fn rebind_and_stop_close_every_worker_socket() {
         !any_accepts(moved, 30).await,
         "a socket outlived the listener"
     );
-}
-
-/// The UDP listener's sessions gauge, from the data plane's metrics.
-fn udp_metric(dp: &DataPlane, name: &str) -> u64 {
-    let mut out = String::new();
-    dp.render_metrics(&mut out);
-    out.lines()
-        .filter(|l| l.starts_with(name) && l.contains("protocol=\"udp\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// A UDP listener on workers: every client's reply comes from the listener's address, and

@@ -251,6 +251,16 @@ pub async fn udp_echo_backend() -> SocketAddr {
     addr
 }
 
+/// The sum of metric `name` over the data plane's UDP listeners.
+pub fn udp_metric(dp: &DataPlane, name: &str) -> u64 {
+    let mut out = String::new();
+    dp.render_metrics(&mut out);
+    out.lines()
+        .filter(|l| l.starts_with(name) && l.contains("protocol=\"udp\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// A UDP listener spec (127.0.0.1, ephemeral port) in front of one backend.
 pub fn udp_spec(port: u16, backend: SocketAddr) -> ListenerSpec {
     let mut s = spec(
