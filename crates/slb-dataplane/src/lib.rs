@@ -11,7 +11,8 @@
 //! listener's lifecycle), `snapshot.rs` and `backend.rs` (immutable config beside live
 //! state), `tcp/` (bind, accept, connect with retries, relay), `udp/` (sessions), `health/` (probes),
 //! `persistence.rs`, [`metrics`] (names and counters), [`http`] (layer-7 listeners, fed by
-//! [`DataPlane::apply_http`]), `workers.rs` (thread-per-core serving).
+//! [`DataPlane::apply_http`]), `workers.rs` (thread-per-core serving) with `reuseport.rs` (a listener's socket per
+//! worker).
 
 mod backend;
 mod dataplane;
@@ -24,6 +25,7 @@ mod limits;
 mod listener;
 pub mod metrics;
 mod persistence;
+mod reuseport;
 mod shaper;
 mod snapshot;
 mod spares;

@@ -28,6 +28,7 @@ use crate::error::DataPlaneError;
 use crate::health::{spawn_probe, ProbeHandle};
 use crate::metrics::ListenerMetrics;
 use crate::persistence::Persistence;
+use crate::reuseport::local_addr;
 use crate::shaper::Shaper;
 use crate::snapshot::Snapshot;
 use crate::spec::{ListenerKey, ListenerSpec, PROTOCOL_UDP};
@@ -49,11 +50,7 @@ fn open(
     } else {
         bind_group(addr, workers.count())?
     };
-    let local = sockets[0]
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .unwrap_or(addr);
+    let local = local_addr(&sockets[0]).unwrap_or(addr);
     if udp {
         let sessions = udp::serve::new_sessions(shared);
         let tasks = workers.spawn_socket_loops(sockets, |socket, _| {

@@ -13,7 +13,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use socket2::Socket;
@@ -33,6 +33,40 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 /// backend connection pool's shard (0 outside workers).
 pub(crate) fn current() -> usize {
     INDEX.with(Cell::get)
+}
+
+/// State with a part per worker, each behind its own lock (a listener's backend pool and
+/// deadline table): a worker takes only its own part on the request path, so workers never
+/// wait for each other or pass its cache lines back and forth.
+pub(crate) struct PerWorker<T>(Box<[Mutex<T>]>);
+
+impl<T: Default> PerWorker<T> {
+    /// A part for each of `workers` workers (one at least).
+    pub(crate) fn new(workers: usize) -> Self {
+        Self((0..workers.max(1)).map(|_| Mutex::default()).collect())
+    }
+}
+
+impl<T> PerWorker<T> {
+    /// How many parts there are.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The index of the calling worker's part (0 outside workers).
+    pub(crate) fn mine(&self) -> usize {
+        current() % self.0.len()
+    }
+
+    /// Part `i`, locked.
+    pub(crate) fn lock(&self, i: usize) -> MutexGuard<'_, T> {
+        crate::backend::lock(&self.0[i])
+    }
+
+    /// The calling worker's part, locked.
+    pub(crate) fn lock_mine(&self) -> MutexGuard<'_, T> {
+        self.lock(self.mine())
+    }
 }
 
 /// Handles to the data plane's worker runtimes; cheap to clone. The default has none, and

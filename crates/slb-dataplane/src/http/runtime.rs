@@ -24,6 +24,7 @@ use crate::backend::{lock, BackendState};
 use crate::error::DataPlaneError;
 use crate::health::{spawn_probe, ProbeHandle};
 use crate::metrics::{HttpMetrics, ListenerMetrics};
+use crate::reuseport::local_addr;
 use crate::spec::{HttpListenerSpec, ListenerKey};
 use crate::tcp::accept::ACCEPT_ERROR_BACKOFF;
 use crate::tcp::bind::{bind_group, defer_accept};
@@ -90,7 +91,7 @@ impl HttpListenerRuntime {
             None => None,
         };
         let sockets = bind_listeners(spec.bind, workers.count())?;
-        let local_addr = socket_addr(&sockets[0]).unwrap_or(spec.bind);
+        let local = local_addr(&sockets[0]).unwrap_or(spec.bind);
         let snapshot = HttpSnapshot::build(&spec, |_, _| BackendState::new());
         let shared = Arc::new(HttpShared {
             key: spec.key.clone(),
@@ -101,7 +102,7 @@ impl HttpListenerRuntime {
             idle: Arc::new(IdleTimers::new(workers.count())),
             server_cookies: ServerCookies::default(),
             access_log,
-            local_addr: Mutex::new(local_addr),
+            local_addr: Mutex::new(local),
             tls: arc_swap::ArcSwapOption::new(tls),
             shaper: arc_swap::ArcSwapOption::new(crate::shaper::Shaper::follow(
                 None,
@@ -174,7 +175,7 @@ impl HttpListenerRuntime {
         let n = self.workers.count();
         match bind_listeners(addr, n) {
             Ok(sockets) => {
-                *lock(&self.shared.local_addr) = socket_addr(&sockets[0]).unwrap_or(addr);
+                *lock(&self.shared.local_addr) = local_addr(&sockets[0]).unwrap_or(addr);
                 self.accept = spawn_accept_loops(sockets, &self.shared, &self.workers);
                 Ok(())
             }
@@ -268,10 +269,6 @@ fn bind_listeners(addr: SocketAddr, n: usize) -> Result<Vec<Socket>, DataPlaneEr
     Ok(sockets)
 }
 
-fn socket_addr(socket: &Socket) -> Option<SocketAddr> {
-    socket.local_addr().ok()?.as_socket()
-}
-
 /// A listening socket in the reactor of the runtime this runs on, accepted from by
 /// [`accept_loop`].
 // `AsyncFd::new` is deprecated because a caller could close the descriptor while it is
@@ -304,7 +301,7 @@ fn spawn_accept_loops(sockets: Vec<Socket>, shared: &Arc<HttpShared>, workers: &
 async fn accept_loop(listener: AsyncFd<Socket>, shared: Arc<HttpShared>, accepted: AcceptCounter) {
     // A listener bound to one address knows every connection's local address without a
     // `getsockname` per connection; a wildcard bind has to ask.
-    let bound = socket_addr(listener.get_ref()).filter(|a| !a.ip().is_unspecified());
+    let bound = local_addr(listener.get_ref()).filter(|a| !a.ip().is_unspecified());
     let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     loop {
         let mut guard = match listener.readable().await {
@@ -353,7 +350,7 @@ mod tests {
     async fn listener_accepts_only_once_the_client_has_spoken() {
         let socket = bind_listeners("127.0.0.1:0".parse().unwrap(), 1).unwrap();
         let listener = register(socket.into_iter().next().unwrap()).unwrap();
-        let addr = socket_addr(listener.get_ref()).unwrap();
+        let addr = local_addr(listener.get_ref()).unwrap();
         let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
         let mut client = std::net::TcpStream::connect(addr).unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -10,24 +10,12 @@ use crate::error::DataPlaneError;
 /// loop forwards (the kernel caps it at `net.core.rmem_max`).
 const RECV_BUFFER: usize = 4 << 20;
 
-/// `n` non-blocking UDP sockets on `addr`, one per worker (`workers.rs`), not yet
-/// registered with a reactor. With more than one they form a `SO_REUSEPORT` group: the
+/// `n` non-blocking UDP sockets on `addr`, one per worker, not yet registered with a
+/// reactor. With more than one they form a `SO_REUSEPORT` group (`reuseport.rs`): the
 /// kernel hashes each datagram by its addresses and ports, so a client's datagrams keep
-/// reaching the same socket, which its replies leave from. A plain bind first keeps
-/// "address in use" an error, as for TCP (`tcp/bind.rs`); port 0 picks one port for all.
+/// reaching the same socket, which its replies leave from.
 pub(crate) fn bind_group(addr: SocketAddr, n: usize) -> Result<Vec<Socket>, DataPlaneError> {
-    if n <= 1 {
-        return Ok(vec![socket(addr, false)?]);
-    }
-    let addr = {
-        let probe = socket(addr, false)?;
-        probe
-            .local_addr()
-            .ok()
-            .and_then(|a| a.as_socket())
-            .unwrap_or(addr)
-    };
-    (0..n).map(|_| socket(addr, true)).collect()
+    crate::reuseport::bind_group(addr, n, socket)
 }
 
 fn socket(addr: SocketAddr, reuse_port: bool) -> Result<Socket, DataPlaneError> {
@@ -51,19 +39,7 @@ mod tests {
     /// and a client's datagrams all reach one socket of the group.
     #[test]
     fn group_shares_one_port_and_a_client_stays_on_one_socket() {
-        let group = bind_group("127.0.0.1:0".parse().unwrap(), 3).unwrap();
-        let addr = group[0].local_addr().unwrap().as_socket().unwrap();
-        assert!(group
-            .iter()
-            .all(|s| s.local_addr().unwrap().as_socket() == Some(addr)));
-        assert!(matches!(
-            bind_group(addr, 2),
-            Err(DataPlaneError::Bind { .. })
-        ));
-        assert!(matches!(
-            bind_group(addr, 1),
-            Err(DataPlaneError::Bind { .. })
-        ));
+        let (group, addr) = crate::reuseport::bound_exclusively(bind_group);
         let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         for _ in 0..20 {
             client.send_to(b"x", addr).unwrap();

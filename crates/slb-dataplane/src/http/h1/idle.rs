@@ -20,9 +20,9 @@
 //! of the worker it runs on, so workers taking and leaving entries for every request never
 //! wait for each other's lock; the sweep looks through every shard.
 
+use crate::workers::PerWorker;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ const GRANULARITY: Duration = Duration::from_millis(100);
 
 /// The deadlines of a listener's idle keep-alive connections.
 pub(crate) struct IdleTimers {
-    shards: Box<[Mutex<Table>]>,
+    shards: PerWorker<Table>,
     /// Wakes the sweeper when a deadline comes before its next look.
     earlier: Notify,
     /// Deadlines count milliseconds from here (8 bytes rather than an `Instant`'s 16).
@@ -72,7 +72,7 @@ impl IdleTimers {
     /// A table with a shard for each of `workers` workers.
     pub(crate) fn new(workers: usize) -> Self {
         Self {
-            shards: (0..workers.max(1)).map(|_| Mutex::default()).collect(),
+            shards: PerWorker::new(workers),
             earlier: Notify::new(),
             epoch: Instant::now(),
         }
@@ -94,8 +94,8 @@ impl IdleTimers {
     /// has ended it (the entry is then gone and `key` is [`NO_KEY`] again).
     fn enter(&self, key: &mut usize, deadline_ms: impl FnOnce() -> u64, waker: &Waker) -> bool {
         if *key == NO_KEY {
-            let shard = crate::workers::current() % self.shards.len();
-            let mut t = self.lock(shard);
+            let shard = self.shards.mine();
+            let mut t = self.shards.lock(shard);
             let deadline = deadline_ms();
             let slot = t.waiting.insert(Waiting {
                 waker: waker.clone(),
@@ -110,7 +110,7 @@ impl IdleTimers {
             return true;
         }
         let (shard, slot) = self.split(*key);
-        let mut t = self.lock(shard);
+        let mut t = self.shards.lock(shard);
         match t.waiting.get_mut(slot) {
             Some(w) if w.deadline != EXPIRED => {
                 w.waker.clone_from(waker);
@@ -128,7 +128,7 @@ impl IdleTimers {
     fn leave(&self, key: &mut usize) {
         if *key != NO_KEY {
             let (shard, slot) = self.split(*key);
-            self.lock(shard).waiting.try_remove(slot);
+            self.shards.lock(shard).waiting.try_remove(slot);
             *key = NO_KEY;
         }
     }
@@ -157,7 +157,7 @@ impl IdleTimers {
         let mut due = Vec::new();
         let mut earliest: Option<Instant> = None;
         for shard in 0..self.shards.len() {
-            let mut t = self.lock(shard);
+            let mut t = self.shards.lock(shard);
             let mut next: Option<u64> = None;
             for (_, w) in t.waiting.iter_mut().filter(|(_, w)| w.deadline != EXPIRED) {
                 if w.deadline <= now_ms {
@@ -203,7 +203,7 @@ impl IdleTimers {
     #[cfg(test)]
     fn waiting_by_shard(&self) -> Vec<usize> {
         (0..self.shards.len())
-            .map(|s| self.lock(s).waiting.len())
+            .map(|s| self.shards.lock(s).waiting.len())
             .collect()
     }
 
@@ -211,10 +211,6 @@ impl IdleTimers {
     #[cfg(test)]
     fn waiting(&self) -> usize {
         self.waiting_by_shard().iter().sum()
-    }
-
-    fn lock(&self, shard: usize) -> MutexGuard<'_, Table> {
-        crate::backend::lock(&self.shards[shard])
     }
 }
 

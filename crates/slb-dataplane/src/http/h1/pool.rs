@@ -6,14 +6,14 @@
 //! chatty idle connection is readable), which costs no syscall for a live one.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 use tokio::net::TcpStream;
 
 use super::super::{BACKEND_CONNECT_TIMEOUT, BACKEND_POOL_IDLE_TIMEOUT};
-use crate::backend::lock;
+use crate::workers::PerWorker;
 
 /// Most idle connections kept per backend address; more are closed when put back.
 ///
@@ -40,7 +40,7 @@ pub(crate) struct Upstream {
 /// never chosen by clients, and the map is looked up twice per request (SipHash was about
 /// 400 instructions of a keep-alive request's 21,500).
 pub(crate) struct Pool {
-    shards: Box<[Mutex<Idle>]>,
+    shards: PerWorker<Idle>,
 }
 
 type Idle = FxHashMap<SocketAddr, Vec<(TcpStream, Instant)>>;
@@ -55,13 +55,8 @@ impl Pool {
     /// A pool with a shard for each of `workers` workers.
     pub(crate) fn new(workers: usize) -> Self {
         Self {
-            shards: (0..workers.max(1)).map(|_| Mutex::default()).collect(),
+            shards: PerWorker::new(workers),
         }
-    }
-
-    /// The calling worker's shard.
-    fn shard(&self) -> &Mutex<Idle> {
-        &self.shards[crate::workers::current() % self.shards.len()]
     }
 
     /// A live idle connection to `addr`, or a new one (connect timeout
@@ -98,7 +93,7 @@ impl Pool {
     }
 
     fn take_idle(&self, addr: SocketAddr, now: Instant) -> Option<TcpStream> {
-        let mut idle = lock(self.shard());
+        let mut idle = self.shards.lock_mine();
         let list = idle.get_mut(&addr)?;
         while let Some((stream, since)) = list.pop() {
             if now.saturating_duration_since(since) < BACKEND_POOL_IDLE_TIMEOUT && is_quiet(&stream)
@@ -112,7 +107,7 @@ impl Pool {
     /// Returns a connection whose last response ended cleanly; its idle time counts from
     /// `since` (the request's start: a little early, so it is closed a little early).
     pub(crate) fn put(&self, up: Upstream, since: Instant) {
-        let mut idle = lock(self.shard());
+        let mut idle = self.shards.lock_mine();
         let list = idle.entry(up.addr).or_default();
         if list.len() < MAX_IDLE_PER_BACKEND {
             list.push((up.stream, since));
@@ -121,8 +116,8 @@ impl Pool {
 
     /// Closes connections idle for longer than `max_idle` (run periodically).
     pub(crate) fn sweep(&self, max_idle: Duration) {
-        for shard in &self.shards {
-            let mut idle = lock(shard);
+        for i in 0..self.shards.len() {
+            let mut idle = self.shards.lock(i);
             for list in idle.values_mut() {
                 list.retain(|(_, since)| since.elapsed() < max_idle);
             }
@@ -133,9 +128,8 @@ impl Pool {
     /// Idle connections held.
     #[cfg(test)]
     pub(crate) fn idle_count(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| lock(s).values().map(Vec::len).sum::<usize>())
+        (0..self.shards.len())
+            .map(|i| self.shards.lock(i).values().map(Vec::len).sum::<usize>())
             .sum()
     }
 
@@ -144,11 +138,14 @@ impl Pool {
     #[cfg(test)]
     pub(crate) fn idle_readable(&self, addr: SocketAddr) -> Vec<bool> {
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        lock(self.shard()).get(&addr).map_or_else(Vec::new, |list| {
-            list.iter()
-                .map(|(s, _)| s.poll_read_ready(&mut cx).is_ready())
-                .collect()
-        })
+        self.shards
+            .lock_mine()
+            .get(&addr)
+            .map_or_else(Vec::new, |list| {
+                list.iter()
+                    .map(|(s, _)| s.poll_read_ready(&mut cx).is_ready())
+                    .collect()
+            })
     }
 }
 
