@@ -8,6 +8,7 @@
 #   bench/perf.sh table DIR...       # print the table again for earlier runs (medians over all of them)
 #   bench/perf.sh up                 # start the whole fleet pinned and keep it up (UP_SECS, 1800) for profiling
 #   SLB_BIN=/path/to/slb BUILD=0 ... # measure a given binary
+#   FLOOR=0 ...                      # skip the minimal relay (below)
 #
 # Rows (each for direct, nginx, HAProxy and OpenSLB, all proxies pinned alike):
 #   mem      RSS at rest (fresh process) and per idle keep-alive client connection (IDLE_CONNS open)
@@ -20,6 +21,9 @@
 #            (HAProxy accept-proxy, pinned with the backends) that strips it in front of iperf3
 #   udp      UDP (iperf3 -u -b 2G -l 1400): delivered Gbit/s and loss (HAProxy has no UDP)
 #   big      1 MiB responses: MiB/s, proxy CPU per MiB
+# On the tcp, tcp_pp and big rows a minimal blocking relay (`slb-bench relay`: a thread per
+# direction, read and write, nothing else) also runs in the proxy's place, pinned alike: the
+# floor of any user-space hop on this host, printed in a second table beside direct.
 #
 # Topology, all on 127.0.0.1, ports PORT_BASE (28000) + offset:
 #   backends   2 x nginx (1 worker): HTTP 81/82, TLS+h2 481/482, TLS without resumption 491/492
@@ -27,6 +31,7 @@
 #   nginx      http 90, tls(h2) 443, tls-full 453, stream tcp+udp 211, stream tcp proxy_protocol 212
 #   HAProxy    http 91, tls(h2) 444, tls-full 454, tcp 210, tcp send-proxy-v2 213
 #   OpenSLB    http 95, https 445, https-full 455, tcp+udp 215, tcp ProxyProtocolV2 216, API 298
+#   relay      tcp 230 -> 201, tcp PROXY v2 231 -> 202, http 232 -> 81 (FLOOR=1)
 # Pinning (PIN=1): every proxy on CPU 1; load generators and backends on CPU 0.
 # Several workers per proxy (nginx worker_processes, HAProxy nbthread, OpenSLB --workers, all
 # WORKERS): give the proxies as many CPUs, e.g. on an 8-CPU host
@@ -56,6 +61,7 @@ WORKERS=${WORKERS:-1}          # worker processes/threads of every proxy (see ab
 PORT_BASE=${PORT_BASE:-28000}
 INSTALL=${INSTALL:-1}          # 0 = never apt-get install
 BUILD=${BUILD:-1}              # 0 = use target/release/{slb,slb-bench} as they are
+FLOOR=${FLOOR:-1}              # 1 = the minimal relay on the tcp, tcp_pp and big rows too
 QUIET_MAX=${QUIET_MAX:-10}     # before each load: wait until the machine is <= this % busy ...
 QUIET_SECS=${QUIET_SECS:-3}    # ... for this many seconds in a row ...
 QUIET_WAIT=${QUIET_WAIT:-120}  # ... but at most this long (then measure and flag NOT_QUIET)
@@ -68,11 +74,11 @@ RESULTS_ROOT=${RESULTS_ROOT:-$BENCH_DIR/results}
 P() { echo $((PORT_BASE + $1)); }
 BE1=$(P 81); BE2=$(P 82); BE1_TLS=$(P 481); BE2_TLS=$(P 482); BE1_FULL=$(P 491); BE2_FULL=$(P 492)
 IPERF=$(P 201); RELAY=$(P 202)
-declare -A HTTP=([nginx]=$(P 90) [haproxy]=$(P 91) [openslb]=$(P 95))
+declare -A HTTP=([nginx]=$(P 90) [haproxy]=$(P 91) [openslb]=$(P 95) [floor]=$(P 232))
 declare -A TLS=([nginx]=$(P 443) [haproxy]=$(P 444) [openslb]=$(P 445))
 declare -A TLSFULL=([nginx]=$(P 453) [haproxy]=$(P 454) [openslb]=$(P 455))
-declare -A TCP=([nginx]=$(P 211) [haproxy]=$(P 210) [openslb]=$(P 215))
-declare -A TCP_PP=([nginx]=$(P 212) [haproxy]=$(P 213) [openslb]=$(P 216))
+declare -A TCP=([nginx]=$(P 211) [haproxy]=$(P 210) [openslb]=$(P 215) [floor]=$(P 230))
+declare -A TCP_PP=([nginx]=$(P 212) [haproxy]=$(P 213) [openslb]=$(P 216) [floor]=$(P 231))
 declare -A UDP=([nginx]=$(P 211) [openslb]=$(P 215))
 API=$(P 298)
 
@@ -110,8 +116,31 @@ table() {
         if (hib >= 0 && isnum(o) && isnum(best)) s = s ((hib ? o >= best : o <= best) ? " ok" : " **miss**")
         print s
     }
+    # The minimal relay beside direct and OpenSLB, on the rows where it ran.
+    function floor_table(   i, t, d, r, o, rc, oc, any) {
+        for (i = 1; i <= 9; i++) {
+            t = order[i]; r = med(acc[t SUBSEP "floor" SUBSEP "v"])
+            if (r == "-") continue
+            if (!any++) {
+                print ""
+                print "A minimal relay in the proxy'"'"'s place (`slb-bench relay`: a blocking thread per direction, read and write; pinned alike), the floor of a user-space hop on this host:"
+                print ""
+                print "| test | direct | minimal relay | OpenSLB | relay / direct | OpenSLB / relay | relay CPU | OpenSLB CPU |"
+                print "|---|---|---|---|---|---|---|---|"
+            }
+            d = med(acc[t SUBSEP "direct" SUBSEP "v"]); o = med(acc[t SUBSEP "openslb" SUBSEP "v"])
+            rc = med(acc[t SUBSEP "floor" SUBSEP "cost"]); oc = med(acc[t SUBSEP "openslb" SUBSEP "cost"])
+            printf "| %s, %s | %s | %s | %s | %s | %s | %s | %s |\n", name[t], unit[t], f(d), f(r), f(o),
+                (isnum(d) && d > 0) ? sprintf("%.2f", r / d) : "-", (isnum(o) && r > 0) ? sprintf("%.2f", o / r) : "-",
+                f(rc) " " cu[t], f(oc) " " cu[t]
+        }
+    }
     BEGIN { tg[1] = "direct"; tg[2] = "nginx"; tg[3] = "haproxy"; tg[4] = "openslb"; tn[2] = "nginx"; tn[3] = "HAProxy"
-            split("mem ka close h2 tls_full tcp tcp_pp udp big", order, " ") }
+            split("mem ka close h2 tls_full tcp tcp_pp udp big", order, " ")
+            name["ka"] = "HTTP/1.1 keep-alive"; name["close"] = "HTTP/1.1 new connection per request"
+            name["h2"] = "HTTP/2 over TLS 1.3 keep-alive"; name["tls_full"] = "TLS 1.3 full handshakes"
+            name["tcp"] = "TCP bulk"; name["tcp_pp"] = "TCP bulk, PROXY protocol on"; name["udp"] = "UDP (iperf3 -u -b 2G)"
+            name["big"] = "1 MiB responses" }
     # run test target value unit p50 p99 aux aux_unit cost cost_unit cpu_pct elapsed note
     # a flagged sample (machine busy, or an error) counts only when its test has no clean one
     { nr_all++; rows[nr_all] = $0; if ($14 !~ /CONTAMINATED|NOT_QUIET|error/) clean[$2 SUBSEP $3]++ }
@@ -135,10 +164,6 @@ table() {
                 line("memory per idle connection, KiB", "mem_idle", "v", 0)
                 continue
             }
-            name["ka"] = "HTTP/1.1 keep-alive"; name["close"] = "HTTP/1.1 new connection per request"
-            name["h2"] = "HTTP/2 over TLS 1.3 keep-alive"; name["tls_full"] = "TLS 1.3 full handshakes"
-            name["tcp"] = "TCP bulk"; name["tcp_pp"] = "TCP bulk, PROXY protocol on"; name["udp"] = "UDP (iperf3 -u -b 2G)"
-            name["big"] = "1 MiB responses"
             if (!(t in unit)) continue
             line(name[t] ", " unit[t], t, "v", 1)
             if (t == "ka" || t == "close" || t == "tls_full") { line("… p50 ms", t, "p50", 0); line("… p99 ms", t, "p99", 0) }
@@ -148,6 +173,7 @@ table() {
             line("… proxy CPU " cu[t], t, "cost", 0)
             line("… proxy CPU %", t, "pct", -1)
         }
+        floor_table()
         for (k in bad) { split(k, kk, SUBSEP); printf "\nleft out: %d flagged sample(s) of %s %s (machine busy or error; a clean one exists)", bad[k], kk[1], kk[2] }
         for (k in flagged) { split(k, kk, SUBSEP); printf "\n**flagged**: %s %s has only samples taken while the machine was busy or with errors (see raw/)", kk[1], kk[2] }
         print ""
@@ -189,7 +215,9 @@ if [[ $BUILD == 1 ]]; then
 fi
 SLB=${SLB_BIN:-$REPO/target/release/slb}; SLB_BENCH=${SLB_BENCH_BIN:-$REPO/target/release/slb-bench}
 [[ " $PROXIES " != *" openslb "* || -x $SLB ]] || die "no $SLB (cargo build --release -p slb)"
-[[ " $SECTIONS " != *" mem "* || -x $SLB_BENCH ]] || die "no $SLB_BENCH (cargo build --release -p slb-bench)"
+# The relay runs only where it is measured.
+[[ $FLOOR == 1 && " $SECTIONS " =~ " "(tcp|tcp_pp|big)" " ]] || FLOOR=0
+[[ " $SECTIONS " != *" mem "* && $FLOOR == 0 || -x $SLB_BENCH ]] || die "no $SLB_BENCH (cargo build --release -p slb-bench)"
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=$RESULTS_ROOT/perf-$STAMP
@@ -325,10 +353,15 @@ start_proxies() {
             *) die "unknown proxy $p" ;;
         esac
     done
+    if [[ $FLOOR == 1 ]]; then
+        start_bg floor "$PROXY_CPU" "$SLB_BENCH" relay --secs $((RUNS * 3600)) --route "127.0.0.1:${TCP[floor]}=127.0.0.1:$IPERF" \
+            --route-proxy-v2 "127.0.0.1:${TCP_PP[floor]}=127.0.0.1:$RELAY" --route "127.0.0.1:${HTTP[floor]}=127.0.0.1:$BE1"
+        wait_port "${HTTP[floor]}" || die "the minimal relay did not open its ports (log: $LOGS/floor.out)"
+    fi
     for p in $PROXIES; do wait_port "${HTTP[$p]}" && wait_port "${TLSFULL[$p]}" || die "$p did not open its ports (logs: $LOGS/$p.out)"; done
     sleep 1
 }
-stop_proxies() { local p; for p in $PROXIES; do stop_one "$p"; done; }
+stop_proxies() { local p; for p in $PROXIES; do stop_one "$p"; done; stop_one floor; }
 
 # ---------------------------------------------------------------- measuring
 busy_pct() {  # whole machine busy % over $1 s
@@ -449,16 +482,18 @@ run_iperf() {  # test target port [iperf3 args...]
 # same proxy into the same part of every section.
 rotated() { local -a a=($PROXIES); local n=${#a[@]} i; for (( i = 0; i < n; i++ )); do echo "${a[$(( (i + RUN_ID - 1) % n ))]}"; done; }
 targets() { echo direct $(rotated); }
+# ... and the minimal relay, in the rotation, on the rows that measure it
+with_floor() { local PROXIES=$PROXIES; [[ $FLOOR == 1 ]] && PROXIES="$PROXIES floor"; "$@"; }
 sec_ka() { local t; for t in $(targets); do run_wrk ka "$t" "http://127.0.0.1:$(http_port "$t")/"; done; }
 sec_close() { local t; for t in $(targets); do run_wrk close "$t" "http://127.0.0.1:$(http_port "$t")/" -H 'Connection: close'; done; }
-sec_big() { local t; for t in $(targets); do run_wrk big "$t" "http://127.0.0.1:$(http_port "$t")/big/1m.bin"; done; }
+sec_big() { local t; for t in $(with_floor targets); do run_wrk big "$t" "http://127.0.0.1:$(http_port "$t")/big/1m.bin"; done; }
 sec_h2() { local t p; for t in $(targets); do p=$BE1_TLS; [[ $t != direct ]] && p=${TLS[$t]}; run_h2 "$t" "https://127.0.0.1:$p/"; done; }
 sec_tls_full() {
     local t p
     for t in $(targets); do p=$BE1_FULL; [[ $t != direct ]] && p=${TLSFULL[$t]}; run_wrk tls_full "$t" "https://127.0.0.1:$p/" -H 'Connection: close'; done
 }
-sec_tcp() { local t p; for t in $(targets); do p=$IPERF; [[ $t != direct ]] && p=${TCP[$t]}; run_iperf tcp "$t" "$p"; done; }
-sec_tcp_pp() { local t; for t in $(rotated); do run_iperf tcp_pp "$t" "${TCP_PP[$t]}"; done; }
+sec_tcp() { local t p; for t in $(with_floor targets); do p=$IPERF; [[ $t != direct ]] && p=${TCP[$t]}; run_iperf tcp "$t" "$p"; done; }
+sec_tcp_pp() { local t; for t in $(with_floor rotated); do run_iperf tcp_pp "$t" "${TCP_PP[$t]}"; done; }
 sec_udp() {
     local t p
     for t in $(targets); do
@@ -523,6 +558,7 @@ if [[ $CMD == up ]]; then
     start_proxies
     log "up for ${UP_SECS:-1800}s (Ctrl-C ends): backends $BE1 $BE2 (tls $BE1_TLS), iperf3 $IPERF, relay $RELAY"
     for p in $PROXIES; do log "$p pid=${PID_OF[$p]}: http ${HTTP[$p]} tls ${TLS[$p]} tls-full ${TLSFULL[$p]} tcp ${TCP[$p]} tcp-pp ${TCP_PP[$p]} udp ${UDP[$p]:--}"; done
+    [[ $FLOOR == 1 ]] && log "minimal relay pid=${PID_OF[floor]}: http ${HTTP[floor]} tcp ${TCP[floor]} tcp-pp ${TCP_PP[floor]}"
     sleep "${UP_SECS:-1800}" & wait $!   # wait, so that Ctrl-C/TERM run the trap at once
     exit 0
 fi

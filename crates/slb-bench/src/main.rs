@@ -3,7 +3,9 @@
 //! * `control-plane` starts `slb serve` and measures how soon API changes are served and how
 //!   many API calls per second it answers;
 //! * `idle-conns` holds many idle keep-alive connections on a proxy so a script can sample
-//!   the proxy's memory.
+//!   the proxy's memory;
+//! * `relay` is a minimal blocking TCP relay, the floor of a user-space proxy hop, measured
+//!   in a proxy's place.
 //!
 //! Everything talks to 127.0.0.0/8; every loop is bounded in count and time.
 
@@ -11,6 +13,7 @@ mod control_plane;
 mod daemon;
 mod http1;
 mod idle_conns;
+mod relay;
 mod signal;
 mod stats;
 
@@ -29,17 +32,28 @@ enum Command {
     ControlPlane(control_plane::ControlPlaneArgs),
     /// Open N keep-alive connections, one request each, and hold them idle.
     IdleConns(idle_conns::IdleConnsArgs),
+    /// Relay TCP with a blocking thread per direction: the least a proxy hop can cost.
+    Relay(relay::RelayArgs),
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let result = match Cli::parse().command {
-        Command::ControlPlane(args) => control_plane::run(args).await,
-        Command::IdleConns(args) => idle_conns::run(args).await,
+        Command::ControlPlane(args) => {
+            runtime().and_then(|rt| rt.block_on(control_plane::run(args)))
+        }
+        Command::IdleConns(args) => runtime().and_then(|rt| rt.block_on(idle_conns::run(args))),
+        // Blocking threads on purpose: no runtime between the sockets.
+        Command::Relay(args) => relay::run(args),
     };
     if let Err(e) = result {
         // The whole cause chain on one line, without a backtrace: the messages say what to do.
         eprintln!("slb-bench: {e:#}");
         std::process::exit(1);
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
