@@ -31,7 +31,7 @@
 #   nginx      http 90, tls(h2) 443, tls-full 453, stream tcp+udp 211, stream tcp proxy_protocol 212
 #   HAProxy    http 91, tls(h2) 444, tls-full 454, tcp 210, tcp send-proxy-v2 213
 #   OpenSLB    http 95, https 445, https-full 455, tcp+udp 215, tcp ProxyProtocolV2 216, API 298
-#   relay      tcp 230 -> 201, tcp PROXY v2 231 -> 202, http 232 -> 81 (FLOOR=1)
+#   relay      tcp 230 -> 201, tcp PROXY v2 231 -> 202, http 232 -> 81 and 82 in turn (FLOOR=1)
 # Pinning (PIN=1): every proxy on CPU 1; load generators and backends on CPU 0.
 # Several workers per proxy (nginx worker_processes, HAProxy nbthread, OpenSLB --workers, all
 # WORKERS): give the proxies as many CPUs, e.g. on an 8-CPU host
@@ -355,7 +355,7 @@ start_proxies() {
     done
     if [[ $FLOOR == 1 ]]; then
         start_bg floor "$PROXY_CPU" "$SLB_BENCH" relay --secs $((RUNS * 3600)) --route "127.0.0.1:${TCP[floor]}=127.0.0.1:$IPERF" \
-            --route-proxy-v2 "127.0.0.1:${TCP_PP[floor]}=127.0.0.1:$RELAY" --route "127.0.0.1:${HTTP[floor]}=127.0.0.1:$BE1"
+            --route-proxy-v2 "127.0.0.1:${TCP_PP[floor]}=127.0.0.1:$RELAY" --route "127.0.0.1:${HTTP[floor]}=127.0.0.1:$BE1,127.0.0.1:$BE2"
         wait_port "${HTTP[floor]}" || die "the minimal relay did not open its ports (log: $LOGS/floor.out)"
     fi
     for p in $PROXIES; do wait_port "${HTTP[$p]}" && wait_port "${TLSFULL[$p]}" || die "$p did not open its ports (logs: $LOGS/$p.out)"; done

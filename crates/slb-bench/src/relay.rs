@@ -19,10 +19,11 @@ use slb_core::proxy_protocol::{self, Transport};
 /// Options of `slb-bench relay`.
 #[derive(Args, Debug, Clone)]
 pub struct RelayArgs {
-    /// LISTEN=TARGET, e.g. 127.0.0.1:28230=127.0.0.1:28201 (repeatable).
+    /// LISTEN=TARGET[,TARGET...], e.g. 127.0.0.1:28230=127.0.0.1:28201 (repeatable); the
+    /// connections take the targets in turn, as a proxy's round robin would.
     #[arg(long = "route")]
     pub routes: Vec<Route>,
-    /// LISTEN=TARGET whose backend connections start with a PROXY protocol v2 header.
+    /// Like --route, the backend connections starting with a PROXY protocol v2 header.
     #[arg(long = "route-proxy-v2")]
     pub proxy_v2_routes: Vec<Route>,
     /// Copy buffer of each direction, bytes (OpenSLB's TCP relay uses 32 KiB).
@@ -34,26 +35,26 @@ pub struct RelayArgs {
 }
 
 /// One listening address and where its connections go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
     pub listen: SocketAddr,
-    pub target: SocketAddr,
+    pub targets: Vec<SocketAddr>,
 }
 
 impl FromStr for Route {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (listen, target) = s
+        let (listen, targets) = s
             .split_once('=')
-            .ok_or_else(|| format!("{s:?}: expected LISTEN=TARGET"))?;
+            .ok_or_else(|| format!("{s:?}: expected LISTEN=TARGET[,TARGET...]"))?;
         let addr = |a: &str| {
             a.parse::<SocketAddr>()
                 .map_err(|e| format!("{a:?}: {e} (expected HOST:PORT)"))
         };
         Ok(Route {
             listen: addr(listen)?,
-            target: addr(target)?,
+            targets: targets.split(',').map(addr).collect::<Result<_, _>>()?,
         })
     }
 }
@@ -61,17 +62,17 @@ impl FromStr for Route {
 /// Binds every route and serves it on its own accept thread; returns the bound addresses
 /// (a route on port 0 gets an ephemeral one) in the order given, plain routes first.
 pub fn start(args: &RelayArgs) -> Result<Vec<SocketAddr>> {
-    let routes = args.routes.iter().map(|r| (*r, false));
-    let proxy_v2 = args.proxy_v2_routes.iter().map(|r| (*r, true));
+    let routes = args.routes.iter().map(|r| (r, false));
+    let proxy_v2 = args.proxy_v2_routes.iter().map(|r| (r, true));
     let mut bound = Vec::new();
     for (route, send_proxy_v2) in routes.chain(proxy_v2) {
         let listener =
             TcpListener::bind(route.listen).with_context(|| format!("bind {}", route.listen))?;
         bound.push(listener.local_addr()?);
-        let (target, buf) = (route.target, args.buf);
+        let (targets, buf) = (route.targets.clone(), args.buf);
         thread::Builder::new()
             .name(format!("accept-{}", route.listen.port()))
-            .spawn(move || accept_loop(listener, target, send_proxy_v2, buf))?;
+            .spawn(move || accept_loop(listener, targets, send_proxy_v2, buf))?;
     }
     Ok(bound)
 }
@@ -90,11 +91,14 @@ pub fn run(args: RelayArgs) -> Result<()> {
     Ok(())
 }
 
-fn accept_loop(listener: TcpListener, target: SocketAddr, send_proxy_v2: bool, buf: usize) {
+fn accept_loop(listener: TcpListener, targets: Vec<SocketAddr>, send_proxy_v2: bool, buf: usize) {
+    let mut turn = 0;
     for client in listener.incoming() {
         // A failed accept (a connection reset in the queue, descriptors exhausted) ends
         // only that connection, as in a proxy.
         let Ok(client) = client else { continue };
+        let target = targets[turn % targets.len()];
+        turn += 1;
         let _ = thread::Builder::new()
             .name("relay".into())
             .spawn(move || relay(client, target, send_proxy_v2, buf));
@@ -213,7 +217,7 @@ mod tests {
         let listen = "127.0.0.1:0".parse().unwrap();
         let route = Route {
             listen,
-            target: echo_backend(false),
+            targets: vec![echo_backend(false)],
         };
         let relay = start(&args(route, false)).unwrap()[0];
         // Larger than the buffer and the socket buffers, so that both copies loop.
@@ -227,7 +231,7 @@ mod tests {
     fn proxy_v2_routes_announce_the_client() {
         let route = Route {
             listen: "127.0.0.1:0".parse().unwrap(),
-            target: echo_backend(true),
+            targets: vec![echo_backend(true)],
         };
         let relay = start(&args(route, true)).unwrap()[0];
         let (client, back) = round_trip(relay, b"hello");
@@ -241,7 +245,7 @@ mod tests {
         drop(refused);
         let route = Route {
             listen: "127.0.0.1:0".parse().unwrap(),
-            target,
+            targets: vec![target],
         };
         let relay = start(&args(route, false)).unwrap()[0];
         let mut client = TcpStream::connect(relay).unwrap();
@@ -256,12 +260,37 @@ mod tests {
     }
 
     #[test]
+    fn connections_take_the_targets_in_turn() {
+        let first = echo_backend(true);
+        let second = echo_backend(false);
+        let route = Route {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            targets: vec![first, second],
+        };
+        let relay = start(&args(route, true)).unwrap()[0];
+        // The first backend answers with the client's address ahead of the echo, the
+        // second echoes the PROXY header itself.
+        for _ in 0..2 {
+            let (client, back) = round_trip(relay, b"a");
+            assert_eq!(back, format!("{client}\na").into_bytes());
+            let (_, back) = round_trip(relay, b"b");
+            let (_, used) = proxy_protocol::decode(&back).unwrap().unwrap();
+            assert_eq!(&back[used..], b"b");
+        }
+    }
+
+    #[test]
     fn routes_parse_and_bad_ones_say_why() {
         let r: Route = "127.0.0.1:1=127.0.0.1:2".parse().unwrap();
-        assert_eq!((r.listen.port(), r.target.port()), (1, 2));
+        assert_eq!((r.listen.port(), r.targets[0].port()), (1, 2));
+        let r: Route = "127.0.0.1:1=127.0.0.1:2,127.0.0.1:3".parse().unwrap();
+        assert_eq!(r.targets.len(), 2);
         assert!(Route::from_str("127.0.0.1:1")
             .unwrap_err()
             .contains("LISTEN=TARGET"));
+        assert!(Route::from_str("127.0.0.1:1=127.0.0.1:2,")
+            .unwrap_err()
+            .contains("HOST:PORT"));
         assert!(Route::from_str("127.0.0.1:1=nowhere")
             .unwrap_err()
             .contains("HOST:PORT"));
