@@ -9,10 +9,10 @@
 //!
 //! Layout: [`spec`] (input), `dataplane.rs` (the handle and the diff), `listener.rs` (one
 //! listener's lifecycle), `snapshot.rs` and `backend.rs` (immutable config beside live
-//! state), `tcp/` (bind, accept, connect with retries, relay), `udp/` (sessions), `health/` (probes),
-//! `persistence.rs`, [`metrics`] (names and counters), [`http`] (layer-7 listeners, fed by
-//! [`DataPlane::apply_http`]), `workers.rs` (thread-per-core serving) with `reuseport.rs` (a listener's socket per
-//! worker).
+//! state), `tcp/` (bind, accept, connect with retries, relay), `udp/` (sessions),
+//! `health/` (probes), `persistence.rs`, [`metrics`] (names and counters), [`http`]
+//! (layer-7 listeners, fed by [`DataPlane::apply_http`]), `workers.rs` (thread-per-core
+//! serving) with `reuseport.rs` (a listener's socket per worker).
 
 mod backend;
 mod dataplane;

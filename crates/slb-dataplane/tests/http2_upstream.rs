@@ -108,10 +108,9 @@ async fn serve_raw(mut s: TcpStream) {
             }
             "/chunked" => {
                 let first = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
-                if s.write_all(first).await.is_err() {
+                if !send_then_pause(&mut s, first, Duration::from_millis(50)).await {
                     return;
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
                 b"6\r\n world\r\n0\r\n\r\n".to_vec()
             }
             "/echo" => {
@@ -142,10 +141,9 @@ async fn serve_raw(mut s: TcpStream) {
             "/hints" => {
                 // Early Hints, an unasked 100 Continue, and the answer a second later.
                 let early = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n";
-                if s.write_all(early).await.is_err() {
+                if !send_then_pause(&mut s, early, Duration::from_secs(1)).await {
                     return;
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
                 b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()
             }
             "/once" if served > 1 => return,
@@ -163,6 +161,15 @@ async fn serve_raw(mut s: TcpStream) {
 }
 
 /// Reads one request off `s` (bytes after it stay in `buf`); `None` when the peer closed.
+/// Writes the first part of an answer and waits before the rest; false if the client left.
+async fn send_then_pause(s: &mut TcpStream, first: &[u8], pause: Duration) -> bool {
+    if s.write_all(first).await.is_err() {
+        return false;
+    }
+    tokio::time::sleep(pause).await;
+    true
+}
+
 async fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Seen> {
     let end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {

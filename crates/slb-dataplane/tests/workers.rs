@@ -31,6 +31,23 @@ fn accepted(dp: &DataPlane, workers: usize) -> Vec<u64> {
 
 /// Whether any of `n` connects to `addr` succeeds: with a socket per worker, one left
 /// open would take some of them.
+/// A second data plane on the same workers cannot bind `spec` on `addr`, which the first
+/// holds: its sockets cannot join the first one's group.
+async fn refused_by_another_data_plane(
+    workers: Workers,
+    mut spec: slb_dataplane::ListenerSpec,
+    addr: SocketAddr,
+) {
+    let other = DataPlane::on_workers(workers);
+    spec.bind = addr;
+    let results = other.apply(vec![spec]).await;
+    assert!(
+        matches!(results[0].1, Err(DataPlaneError::Bind { .. })),
+        "{:?}",
+        results[0].1
+    );
+}
+
 async fn any_accepts(addr: SocketAddr, n: usize) -> bool {
     for _ in 0..n {
         if TcpStream::connect(addr).await.is_ok() {
@@ -88,15 +105,7 @@ async fn rebind_and_stop_close_every_worker_socket() {
     assert_eq!(http_kit::get(old, "x", "/").await.status, 200);
 
     // A second data plane cannot join the address with sockets of its own.
-    let other = DataPlane::on_workers(workers);
-    let mut taken = spec(303, Vec::new(), SchedulerKind::Rr);
-    taken.bind = old;
-    let results = other.apply(vec![taken]).await;
-    assert!(
-        matches!(results[0].1, Err(DataPlaneError::Bind { .. })),
-        "{:?}",
-        results[0].1
-    );
+    refused_by_another_data_plane(workers, spec(303, Vec::new(), SchedulerKind::Rr), old).await;
 
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     s.bind = free.local_addr().unwrap();
@@ -146,15 +155,7 @@ async fn udp_sessions_span_the_workers_and_keep_one_bound() {
     assert_eq!(udp_metric(&dp, "slb_udp_sessions_evicted_total"), 12);
 
     // The address is taken for another data plane's UDP listener too.
-    let other = DataPlane::on_workers(workers);
-    let mut taken = common::udp_spec(305, backend);
-    taken.bind = addr;
-    let results = other.apply(vec![taken]).await;
-    assert!(
-        matches!(results[0].1, Err(DataPlaneError::Bind { .. })),
-        "{:?}",
-        results[0].1
-    );
+    refused_by_another_data_plane(workers, common::udp_spec(305, backend), addr).await;
     dp.shutdown().await;
     let probe = std::net::UdpSocket::bind(addr);
     assert!(probe.is_ok(), "every worker's socket closed: {probe:?}");

@@ -29,7 +29,7 @@ struct Cli {
     /// whole node runs a single-threaded runtime (measured ~30 % less CPU per proxied HTTP
     /// request than a one-worker multi-threaded one). With more, a node serves
     /// thread-per-core: each worker thread runs its own single-threaded runtime and
-    /// accepts on its own socket of every TCP, HTTP and HTTPS listener (SO_REUSEPORT).
+    /// has its own socket of every listener (SO_REUSEPORT).
     #[arg(long, global = true, env = "SLB_WORKERS", default_value_t = 0)]
     workers: usize,
     #[command(subcommand)]

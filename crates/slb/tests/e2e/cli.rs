@@ -35,6 +35,17 @@ async fn tcp_lb_via_cli(d: &Daemon, name: &str, a: &Backend) -> (String, SocketA
     (lb, format!("{ip}:7000").parse().unwrap())
 }
 
+/// SIGTERM ends the node with success, and the listener on `addr` (every worker's socket
+/// of it) is closed.
+async fn terminates_cleanly(d: Daemon, addr: SocketAddr) {
+    let status = d.terminate().await;
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "listeners closed"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_status_metrics_and_sigterm() {
     // This node runs the single-threaded runtime (`--workers 1`) that one-CPU nodes use.
@@ -84,12 +95,7 @@ async fn call_status_metrics_and_sigterm() {
     line("slb_listener_backend_connect_failures_total");
     line("slb_backend_healthy");
 
-    let status = d.terminate().await;
-    assert!(status.success(), "clean exit on SIGTERM: {status}");
-    assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "listeners closed"
-    );
+    terminates_cleanly(d, addr).await;
 }
 
 /// A node with several workers serves thread-per-core: every worker accepts on its own
@@ -120,10 +126,5 @@ async fn workers_share_the_connections_and_stop_on_sigterm() {
         "the kernel spread 60 connections over the workers' sockets: {accepted:?}"
     );
 
-    let status = d.terminate().await;
-    assert!(status.success(), "clean exit on SIGTERM: {status}");
-    assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "every worker's socket closed"
-    );
+    terminates_cleanly(d, addr).await;
 }

@@ -170,10 +170,7 @@ impl IdleTimers {
             // Each shard's own next look: a later entry earlier than that wakes the
             // sweeper, which looks at the earliest of all shards anyway.
             t.next_look = next.map(|n| self.instant(n).max(now + GRANULARITY));
-            earliest = match (earliest, t.next_look) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            earliest = earliest.into_iter().chain(t.next_look).min();
         }
         // Outside the lock: a woken connection on another worker may poll at once.
         due.into_iter().for_each(Waker::wake);
