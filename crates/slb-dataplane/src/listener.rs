@@ -53,8 +53,8 @@ fn open(
     let local = local_addr(&sockets[0]).unwrap_or(addr);
     if udp {
         let sessions = udp::serve::new_sessions(shared);
-        let tasks = workers.spawn_socket_loops(sockets, |socket, _| {
-            udp::serve::serve(socket, shared.clone(), sessions.clone())
+        let tasks = workers.spawn_stoppable_socket_loops(sockets, |socket, stop| {
+            udp::serve::serve(socket, shared.clone(), sessions.clone(), stop)
         });
         return Ok((tasks, local));
     }

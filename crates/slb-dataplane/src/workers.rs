@@ -19,6 +19,7 @@ use std::time::Duration;
 use socket2::Socket;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 thread_local! {
     /// The worker this thread runs (0 on threads that are not workers).
@@ -133,16 +134,19 @@ impl Workers {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        if self.handles.is_empty() {
-            return Tasks(vec![tokio::spawn(make(0))]);
-        }
-        Tasks(
+        let handles = if self.handles.is_empty() {
+            vec![tokio::spawn(make(0))]
+        } else {
             self.handles
                 .iter()
                 .enumerate()
                 .map(|(i, h)| h.spawn(make(i)))
-                .collect(),
-        )
+                .collect()
+        };
+        Tasks {
+            handles,
+            stop: None,
+        }
     }
 
     /// One loop per worker (an accept loop, or a UDP datagram loop): `run` gets the
@@ -165,6 +169,25 @@ impl Workers {
                 .expect("bind_group gives one socket per worker");
             run(socket, self.accept_counter(i))
         })
+    }
+
+    /// As [`Workers::spawn_socket_loops`], for loops whose socket is held by more than the
+    /// loop (a UDP loop's reply tasks send from it): each loop is asked to end through
+    /// `run`'s token, and [`Tasks::stop`] waits until it has ended its other tasks and
+    /// closed the socket, where aborting it would leave those tasks to let go of the socket
+    /// later, on their worker's next turn.
+    pub(crate) fn spawn_stoppable_socket_loops<F>(
+        &self,
+        sockets: Vec<Socket>,
+        run: impl Fn(Socket, CancellationToken) -> F,
+    ) -> Tasks
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let stop = CancellationToken::new();
+        let mut tasks = self.spawn_socket_loops(sockets, |socket, _| run(socket, stop.clone()));
+        tasks.stop = Some(stop);
+        tasks
     }
 
     /// The counter of connections accepted by worker `i` (without workers it counts
@@ -210,17 +233,22 @@ impl AcceptCounter {
     }
 }
 
-/// The per-worker tasks of one listener (its accept loops): aborted together, and when
-/// dropped, so the sockets they own close.
-pub(crate) struct Tasks(Vec<JoinHandle<()>>);
+/// The per-worker tasks of one listener (its accept or datagram loops): stopped together,
+/// and aborted when dropped, so the sockets they own close.
+pub(crate) struct Tasks {
+    handles: Vec<JoinHandle<()>>,
+    /// Asks loops that end themselves to end; loops without one are aborted.
+    stop: Option<CancellationToken>,
+}
 
 impl Tasks {
-    /// Aborts every task and waits until each has ended (its socket is closed then).
+    /// Ends every task and waits until each has (its socket is closed then).
     pub(crate) async fn stop(&mut self) {
-        for t in &self.0 {
-            t.abort();
+        match &self.stop {
+            Some(stop) => stop.cancel(),
+            None => self.handles.iter().for_each(JoinHandle::abort),
         }
-        for t in &mut self.0 {
+        for t in &mut self.handles {
             let _ = t.await;
         }
     }
@@ -228,9 +256,10 @@ impl Tasks {
 
 impl Drop for Tasks {
     fn drop(&mut self) {
-        for t in &self.0 {
-            t.abort();
+        if let Some(stop) = &self.stop {
+            stop.cancel();
         }
+        self.handles.iter().for_each(JoinHandle::abort);
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use slb_core::proxy_protocol::{self, Transport};
 use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
 
 use super::sessions::{Session, Sessions};
 use crate::backend::ActiveGuard;
@@ -39,11 +40,15 @@ thread_local! {
 
 /// Ends every session when the listener's loop ends (stopped, rebound or aborted), so
 /// their sockets and the listener's address are released together.
-struct EndAll(Arc<Sessions>);
+struct EndAll(Arc<Sessions>, Arc<ListenerShared>);
 
 impl Drop for EndAll {
     fn drop(&mut self) {
-        self.0.end_all();
+        let n = self.0.end_all();
+        self.1
+            .metrics
+            .active_connections
+            .fetch_sub(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -53,13 +58,15 @@ pub(crate) fn new_sessions(shared: &ListenerShared) -> Arc<Sessions> {
 }
 
 /// Receives datagrams on `socket` (registered here, with the reactor of the runtime this
-/// runs on) until the task is aborted. The loops of one listener share `sessions`: a
-/// client's datagrams reach one socket of the group, so its session is found where it was
-/// made, and the table's bound holds for the listener as a whole.
+/// runs on) until `stop` is cancelled, then ends its sessions' reply tasks and returns, the
+/// socket closed (the reply tasks hold it too). The loops of one listener share
+/// `sessions`: a client's datagrams reach one socket of the group, so its session is found
+/// where it was made, and the table's bound holds for the listener as a whole.
 pub(crate) async fn serve(
     socket: socket2::Socket,
     shared: Arc<ListenerShared>,
     sessions: Arc<Sessions>,
+    stop: CancellationToken,
 ) {
     let socket = match UdpSocket::from_std(socket.into()) {
         Ok(s) => Arc::new(s),
@@ -71,9 +78,24 @@ pub(crate) async fn serve(
     let Ok(local) = socket.local_addr() else {
         return;
     };
-    let _end = EndAll(sessions.clone());
+    let _end = EndAll(sessions.clone(), shared.clone());
     // Reply tasks live in the set: aborting this loop aborts them all.
     let mut tasks = tokio::task::JoinSet::new();
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = receive(&socket, local, &shared, &sessions, &mut tasks) => {}
+    }
+    tasks.shutdown().await;
+}
+
+/// The receive loop of [`serve`]: never ends by itself.
+async fn receive(
+    socket: &Arc<UdpSocket>,
+    local: SocketAddr,
+    shared: &Arc<ListenerShared>,
+    sessions: &Arc<Sessions>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) {
     let mut buf = vec![0u8; HEADROOM + MAX_DATAGRAM];
     let m = &shared.metrics;
     let mut turn = 0u32;
@@ -128,17 +150,23 @@ pub(crate) async fn serve(
                     },
                     None => None,
                 };
-                let Some((sock, guard)) = open_session(&snap, &shared, client, local) else {
+                let Some((sock, guard)) = open_session(&snap, shared, client, local) else {
                     m.udp.dropped_no_backend.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
                 sessions.set_max(snap.max_sessions);
-                let (s, evicted) = sessions.insert(client, sock, guard, slot);
-                if evicted {
+                let (s, out) = sessions.insert(client, sock, guard, slot);
+                if out.evicted {
                     m.udp.sessions_evicted.fetch_add(1, Ordering::Relaxed);
                 }
+                let left = u64::from(out.evicted) + u64::from(out.replaced);
                 m.connections_total.fetch_add(1, Ordering::Relaxed);
-                m.active_connections.fetch_add(1, Ordering::Relaxed);
+                // One in, and those that left the table for it out, in one step.
+                if left == 0 {
+                    m.active_connections.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    m.active_connections.fetch_sub(left - 1, Ordering::Relaxed);
+                }
                 let idle = if snap.established_timeout.is_zero() {
                     DEFAULT_UDP_SESSION_TIMEOUT
                 } else {
@@ -233,7 +261,8 @@ fn connected_socket(backend: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::from_std(s)
 }
 
-/// Removes the session and lowers the gauges when its task ends, however it ends.
+/// Removes the session when its task ends, however it ends, and lowers the gauge if it
+/// was still in the table (an evicted or replaced one was counted out when it left).
 struct SessionGuard {
     session: Arc<Session>,
     client: SocketAddr,
@@ -244,11 +273,12 @@ struct SessionGuard {
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.session.end();
-        self.sessions.remove(self.client, &self.session);
-        self.shared
-            .metrics
-            .active_connections
-            .fetch_sub(1, Ordering::Relaxed);
+        if self.sessions.remove(self.client, &self.session) {
+            self.shared
+                .metrics
+                .active_connections
+                .fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 

@@ -51,6 +51,17 @@ impl Session {
     }
 }
 
+/// What adding a session pushed out of the table. The listener's open-session gauge
+/// follows the table through these (and [`Sessions::remove`], [`Sessions::end_all`]) at
+/// the moment a session leaves it, not when its reply task gets to run on its worker.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Displaced {
+    /// The longest idle of a sample left to make room.
+    pub evicted: bool,
+    /// The client's own earlier (ended) session was replaced.
+    pub replaced: bool,
+}
+
 /// The table and its clock.
 pub(crate) struct Sessions {
     map: Mutex<HashMap<SocketAddr, Arc<Session>>>,
@@ -99,14 +110,14 @@ impl Sessions {
         )
     }
 
-    /// Adds a session for `client`; returns it and whether another was evicted for room.
+    /// Adds a session for `client`; returns it and what left the table for it.
     pub fn insert(
         &self,
         client: SocketAddr,
         socket: UdpSocket,
         guard: ActiveGuard,
         slot: Option<crate::limits::Slot>,
-    ) -> (Arc<Session>, bool) {
+    ) -> (Arc<Session>, Displaced) {
         let session = Arc::new(Session {
             _slot: slot,
             socket,
@@ -116,7 +127,7 @@ impl Sessions {
             guard,
         });
         let mut map = lock(&self.map);
-        let mut evicted = false;
+        let mut out = Displaced::default();
         if map.len() >= self.max.load(Ordering::Relaxed) && !map.contains_key(&client) {
             let victim = map
                 .iter()
@@ -126,28 +137,35 @@ impl Sessions {
             if let Some(k) = victim {
                 if let Some(old) = map.remove(&k) {
                     old.end();
-                    evicted = true;
+                    out.evicted = true;
                 }
             }
         }
         if let Some(old) = map.insert(client, session.clone()) {
             old.end();
+            out.replaced = true;
         }
-        (session, evicted)
+        (session, out)
     }
 
-    /// Removes `client`'s entry if it is still `session` (a newer one stays).
-    pub fn remove(&self, client: SocketAddr, session: &Arc<Session>) {
+    /// Removes `client`'s entry if it is still `session` (a newer one stays); says
+    /// whether it did.
+    pub fn remove(&self, client: SocketAddr, session: &Arc<Session>) -> bool {
         let mut map = lock(&self.map);
         if map.get(&client).is_some_and(|s| Arc::ptr_eq(s, session)) {
             map.remove(&client);
+            return true;
         }
+        false
     }
 
-    /// Ends every session (the listener is going away).
-    pub fn end_all(&self) {
-        for s in lock(&self.map).drain().map(|(_, s)| s) {
+    /// Ends every session (the listener is going away); returns how many there were.
+    pub fn end_all(&self) -> usize {
+        let mut map = lock(&self.map);
+        let n = map.len();
+        for (_, s) in map.drain() {
             s.end();
         }
+        n
     }
 }
