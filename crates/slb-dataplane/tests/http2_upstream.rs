@@ -53,7 +53,8 @@ impl Seen {
 /// - `/once`: answers the first request of a connection, closes on any later one unanswered;
 /// - `/mute`: closes without answering;
 /// - `/slow`: answers after 3 s;
-/// - `/hang`: never answers, and counts in [`HUNG_UP`] when the balancer closes;
+/// - `/hang`: never answers, counts in [`HANGING`] when it arrives and in [`HUNG_UP`] when
+///   the balancer closes;
 /// - `/big`: [`BIG`] bytes with `Content-Length`;
 /// - `HEAD` anything: `Content-Length: 5` and no body;
 /// - otherwise `hi`.
@@ -70,6 +71,9 @@ async fn raw_backend() -> (SocketAddr, Arc<AtomicUsize>) {
     });
     (addr, conns)
 }
+
+/// `/hang` requests the backend has received.
+static HANGING: AtomicUsize = AtomicUsize::new(0);
 
 /// `/hang` connections the balancer has closed.
 static HUNG_UP: AtomicUsize = AtomicUsize::new(0);
@@ -95,6 +99,7 @@ async fn serve_raw(mut s: TcpStream) {
                 b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".to_vec()
             }
             "/hang" => {
+                HANGING.fetch_add(1, Ordering::SeqCst);
                 let mut b = [0u8; 1];
                 let _ = s.read(&mut b).await;
                 HUNG_UP.fetch_add(1, Ordering::SeqCst);
@@ -492,11 +497,20 @@ async fn raw_h2(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
 async fn a_stream_reset_by_the_client_closes_its_backend_request() {
     let (dp, addr, _) = listener(208, Duration::from_secs(60)).await;
     let mut send = raw_h2(addr).await;
-    let before = HUNG_UP.load(Ordering::SeqCst);
+    let (before, arrived) = (
+        HUNG_UP.load(Ordering::SeqCst),
+        HANGING.load(Ordering::SeqCst),
+    );
     let req = Request::get("http://h2.test/hang").body(()).unwrap();
     let (resp, mut stream) = send.send_request(req, true).unwrap();
     // The backend has the request before the client gives up on it.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::timeout(STEP, async {
+        while HANGING.load(Ordering::SeqCst) == arrived {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the backend has the request");
     stream.send_reset(h2::Reason::CANCEL);
     drop(resp);
     tokio::time::timeout(STEP, async {

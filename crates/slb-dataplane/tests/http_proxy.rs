@@ -113,9 +113,9 @@ async fn errors_503_502_504_are_openslb_pages() {
     let got = get(addr, "x", "/sleep").await;
     assert_eq!(got.status, 504);
     assert!(t.elapsed() < Duration::from_secs(3));
-    let mut m = String::new();
-    dp.render_metrics(&mut m);
-    assert!(m.contains("slb_http_requests_total{load_balancer_id=\"lb-http\",port=\"81\",protocol=\"http\",class=\"5xx\"} 3"), "{m}");
+    let total = "slb_http_requests_total{load_balancer_id=\"lb-http\",port=\"81\",protocol=\"http\",class=\"5xx\"} 3";
+    let m = metrics_when(&dp, |m| m.contains(total)).await;
+    assert!(m.contains(total), "{m}");
     assert!(m.contains("slb_http_upstream_timeouts_total{load_balancer_id=\"lb-http\",port=\"81\",protocol=\"http\"} 1"));
     dp.shutdown().await;
 }
@@ -201,14 +201,7 @@ async fn health_and_metrics_include_http_backends() {
     assert_eq!(get(addr, "x", "/").await.status, 200);
     let h = dp.health();
     assert_eq!(h.len(), 2, "each distinct backend once: {h:?}");
-    // A request is counted once its response is sent, which may trail the client a little.
-    let mut m = String::new();
-    let deadline = std::time::Instant::now() + STEP;
-    while !m.contains("class=\"2xx\"} 1") && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        m.clear();
-        dp.render_metrics(&mut m);
-    }
+    let m = metrics_when(&dp, |m| m.contains("class=\"2xx\"} 1")).await;
     assert!(m.contains(&format!("slb_backend_healthy{{load_balancer_id=\"lb-http\",port=\"84\",protocol=\"http\",backend=\"{}\"}} 1", b.addr)), "{m}");
     assert!(m.contains("slb_listener_connections_total{load_balancer_id=\"lb-http\",port=\"84\",protocol=\"http\"} 1"));
     assert!(m.contains("class=\"2xx\"} 1"));
@@ -265,8 +258,7 @@ async fn slow_head_and_idle_keep_alive_are_cut_off() {
     // An idle keep-alive connection.
     let mut c = Conn::open(addr).await;
     assert_eq!(c.get("x", "/").await.status, 200);
-    tokio::time::sleep(Duration::from_millis(900)).await;
-    assert!(c.task.is_finished(), "idle keep-alive connection closed");
+    c.closed().await;
     dp.shutdown().await;
 }
 
@@ -284,8 +276,7 @@ async fn a_removed_listeners_idle_connections_still_time_out() {
     for (key, r) in dp.apply_http(vec![]).await {
         r.unwrap_or_else(|e| panic!("{key}: {e}"));
     }
-    tokio::time::sleep(Duration::from_millis(900)).await;
-    assert!(c.task.is_finished(), "idle keep-alive connection closed");
+    c.closed().await;
     dp.shutdown().await;
 }
 

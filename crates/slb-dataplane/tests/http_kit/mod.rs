@@ -242,6 +242,14 @@ impl Conn {
         Self { send, task }
     }
 
+    /// Waits until the balancer has closed the connection; panics after [`STEP`].
+    pub async fn closed(&mut self) {
+        tokio::time::timeout(STEP, &mut self.task)
+            .await
+            .expect("the connection closed in time")
+            .unwrap();
+    }
+
     pub async fn get(&mut self, host: &str, path: &str) -> Got {
         self.send(
             Request::get(path)
@@ -349,4 +357,20 @@ pub async fn upload_sink(bytes: usize) -> SocketAddr {
         }
     });
     addr
+}
+
+/// The data plane's metrics once `ready` holds for them, or after [`STEP`] (the caller's
+/// asserts then say what is missing). A request is counted once its response is sent,
+/// which may trail the client's read of it on a multi-thread runtime.
+pub async fn metrics_when(dp: &DataPlane, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + STEP;
+    let mut m = String::new();
+    loop {
+        m.clear();
+        dp.render_metrics(&mut m);
+        if ready(&m) || std::time::Instant::now() >= deadline {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
