@@ -21,10 +21,13 @@ from aliyunsdkslb.request.v20140515 import (
     DescribeVServerGroupAttributeRequest,
     DescribeVServerGroupsRequest,
     DescribeZonesRequest,
+    ListTagResourcesRequest,
     SetLoadBalancerNameRequest,
     SetLoadBalancerTCPListenerAttributeRequest,
     StartLoadBalancerListenerRequest,
     StopLoadBalancerListenerRequest,
+    TagResourcesRequest,
+    UntagResourcesRequest,
 )
 
 
@@ -167,3 +170,20 @@ def test_server_certificate_upload_describe_delete(v1):
     assert in_use.value.get_error_code() == "ResourceInUse.Certificate"
     v1(cls(DeleteLoadBalancerRequest), LoadBalancerId=lb_id)
     v1(cls(DeleteServerCertificateRequest), ServerCertificateId=cert_id)
+
+
+def test_tags(v1):
+    lb_id = v1(cls(CreateLoadBalancerRequest), Tags=[{"Key": "team", "Value": "v1"}])["LoadBalancerId"]
+    v1(cls(TagResourcesRequest), ResourceType="instance", ResourceIds=[lb_id], Tags=[{"Key": "env", "Value": "ci"}])
+    listed = v1(cls(ListTagResourcesRequest), ResourceType="instance", ResourceIds=[lb_id])
+    assert [(t["TagKey"], t["TagValue"]) for t in listed["TagResources"]["TagResource"]] == [("team", "v1"), ("env", "ci")]
+    # This SDK's set_Tags on DescribeLoadBalancers is the JSON-string `Tags` (its RepeatList
+    # setter of the same name is shadowed).
+    found = v1(cls(DescribeLoadBalancersRequest), Tags=json.dumps([{"TagKey": "env", "TagValue": "ci"}]))
+    assert [x["LoadBalancerId"] for x in found["LoadBalancers"]["LoadBalancer"]] == [lb_id]
+    v1(cls(UntagResourcesRequest), ResourceType="instance", ResourceIds=[lb_id], TagKeys=["team"])
+    listed = v1(cls(ListTagResourcesRequest), ResourceType="instance", ResourceIds=[lb_id])
+    assert [t["TagKey"] for t in listed["TagResources"]["TagResource"]] == ["env"]
+    with pytest.raises(ServerException) as e:
+        v1(cls(TagResourcesRequest), ResourceType="instance", ResourceIds=[lb_id], Tags=[{"Key": "acs:x", "Value": "v"}])
+    assert e.value.get_error_code() == "InvalidParameter"

@@ -129,3 +129,57 @@ def test_v3_http_listener_with_rules(v3):
         assert attr.status == "running" and attr.sticky_session == "off"
     finally:
         server.shutdown()
+
+
+def test_v3_tags(v3):
+    """Tags as Terraform's provider uses them: set at creation, TagResources, ListTagResources,
+    DescribeLoadBalancers by tag, UntagResources."""
+    lb = v3.create_load_balancer(
+        models.CreateLoadBalancerRequest(
+            region_id="local",
+            load_balancer_name="sdk-v3-tags",
+            tag=[models.CreateLoadBalancerRequestTag(key="team", value="sdk")],
+        )
+    ).body.load_balancer_id
+    v3.tag_resources(
+        models.TagResourcesRequest(
+            region_id="local",
+            resource_type="instance",
+            resource_id=[lb],
+            tag=[models.TagResourcesRequestTag(key="env", value="test")],
+        )
+    )
+    listed = v3.list_tag_resources(
+        models.ListTagResourcesRequest(region_id="local", resource_type="instance", resource_id=[lb])
+    ).body
+    assert [(t.resource_id, t.tag_key, t.tag_value) for t in listed.tag_resources.tag_resource] == [
+        (lb, "team", "sdk"),
+        (lb, "env", "test"),
+    ]
+    found = v3.describe_load_balancers(
+        models.DescribeLoadBalancersRequest(
+            region_id="local", tag=[models.DescribeLoadBalancersRequestTag(key="team", value="sdk")]
+        )
+    ).body
+    assert [x.load_balancer_id for x in found.load_balancers.load_balancer] == [lb]
+    assert {(t.tag_key, t.tag_value) for t in found.load_balancers.load_balancer[0].tags.tag} == {
+        ("team", "sdk"),
+        ("env", "test"),
+    }
+    v3.untag_resources(
+        models.UntagResourcesRequest(region_id="local", resource_type="instance", resource_id=[lb], all=True)
+    )
+    listed = v3.list_tag_resources(
+        models.ListTagResourcesRequest(region_id="local", resource_type="instance", resource_id=[lb])
+    ).body
+    assert not listed.tag_resources.tag_resource
+    with pytest.raises(TeaException) as e:
+        v3.tag_resources(
+            models.TagResourcesRequest(
+                region_id="local",
+                resource_type="instance",
+                resource_id=["lb-missing"],
+                tag=[models.TagResourcesRequestTag(key="k", value="v")],
+            )
+        )
+    assert e.value.code == "InvalidLoadBalancerId.NotFound"

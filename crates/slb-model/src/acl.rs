@@ -24,6 +24,9 @@ pub struct Acl {
     pub resource_group_id: String,
     pub create_time: String,
     pub entries: Vec<AclEntry>,
+    /// Labels (TagResources); absent in states stored before tags.
+    #[serde(default)]
+    pub tags: Vec<crate::Tag>,
 }
 
 /// One block with its comment.
@@ -217,6 +220,7 @@ mod tests {
             resource_group_id: String::new(),
             create_time: String::new(),
             entries: Vec::new(),
+            tags: Vec::new(),
         }
     }
 

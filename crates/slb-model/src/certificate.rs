@@ -42,6 +42,9 @@ pub struct ServerCertificate {
     pub chain_pem: String,
     /// PEM private key; never rendered. Empty when the key server holds the key.
     pub private_key_pem: String,
+    /// Labels (TagResources); absent in states stored before tags.
+    #[serde(default)]
+    pub tags: Vec<crate::Tag>,
 }
 
 /// A CA certificate that client certificates are verified against (mutual TLS).
@@ -54,6 +57,9 @@ pub struct CaCertificate {
     pub summary: CertSummary,
     pub created_ms: i64,
     pub pem: String,
+    /// Labels (TagResources); absent in states stored before tags.
+    #[serde(default)]
+    pub tags: Vec<crate::Tag>,
 }
 
 /// A certificate name: up to 80 letters, digits and `-/._`, starting with a letter or
@@ -209,6 +215,7 @@ mod tests {
             created_ms: 0,
             chain_pem: "chain".into(),
             private_key_pem: "key".into(),
+            tags: Vec::new(),
         }
     }
 
@@ -257,6 +264,7 @@ mod tests {
             summary: summary(),
             created_ms: 0,
             pem: "pem".into(),
+            tags: Vec::new(),
         })
         .unwrap();
         s.set_ca_certificate_name("cacert-1", "root-2").unwrap();

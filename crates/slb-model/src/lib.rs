@@ -20,6 +20,7 @@ pub mod params;
 pub mod rule;
 pub mod rule_settings;
 pub mod state;
+pub mod tag;
 pub mod vserver_group;
 
 pub use acl::{Acl, AclEntry};
@@ -36,4 +37,5 @@ pub use master_slave_group::MasterSlaveServerGroup;
 pub use rule::{rule_order, Rule};
 pub use rule_settings::RuleSettings;
 pub use state::State;
+pub use tag::Tag;
 pub use vserver_group::VServerGroup;

@@ -88,6 +88,9 @@ pub struct LoadBalancer {
     /// Milliseconds since the epoch.
     pub create_time_stamp: u64,
     pub backend_servers: Vec<BackendServer>,
+    /// Labels (TagResources); absent in states stored before tags.
+    #[serde(default)]
+    pub tags: Vec<crate::Tag>,
 }
 
 impl LoadBalancer {
@@ -116,6 +119,7 @@ impl LoadBalancer {
             create_time: String::new(),
             create_time_stamp: 0,
             backend_servers: Vec::new(),
+            tags: Vec::new(),
         }
     }
 }

@@ -105,6 +105,31 @@ pub fn text(p: &dyn ParamSource, name: &str, max: usize) -> Result<Option<String
     }
 }
 
+/// A repeat list `NAME.1`, `NAME.2`, … (numbered from 1 with no gaps), at most `max`.
+pub fn repeated(p: &dyn ParamSource, name: &str, max: usize) -> Result<Vec<String>, ModelError> {
+    let mut out = Vec::new();
+    while let Some(v) = optional(p, &format!("{name}.{}", out.len() + 1)) {
+        if out.len() == max {
+            return Err(ModelError::invalid_parameter(
+                name,
+                format!("at most {max} values"),
+            ));
+        }
+        out.push(v.to_string());
+    }
+    Ok(out)
+}
+
+/// Where a paged listing goes on: the `NextToken` this node issued (an offset), or 0.
+pub fn next_token(p: &dyn ParamSource) -> Result<usize, ModelError> {
+    match optional(p, "NextToken") {
+        None => Ok(0),
+        Some(t) => t
+            .parse()
+            .map_err(|_| ModelError::invalid_parameter("NextToken", "not a token this API issued")),
+    }
+}
+
 /// Renders a switch the way Alibaba does.
 pub fn on_off_str(v: bool) -> &'static str {
     if v {

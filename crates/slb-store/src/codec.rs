@@ -165,6 +165,10 @@ mod tests {
             created_ms: 0,
             chain_pem: "chain".into(),
             private_key_pem: "key".into(),
+            tags: vec![slb_model::Tag {
+                key: "team".into(),
+                value: "web".into(),
+            }],
         })
         .unwrap();
         let (master, slave) = slb_model::MasterSlaveServerGroup::parse_servers(
@@ -195,6 +199,21 @@ mod tests {
         assert!(rows.contains_key("rule/rule-1"));
         assert!(rows.contains_key("cert/cert-1"));
         let back = decode(rows.iter().map(|(k, v)| (k.clone(), v.as_slice()))).unwrap();
+        assert_eq!(back, s);
+    }
+
+    /// Rows written before tags existed have no `tags` field: they read as untagged.
+    #[test]
+    fn rows_without_tags_decode_untagged() {
+        let mut s = State::default();
+        s.create_load_balancer(LoadBalancer::new("lb-1", "10.0.0.1".parse().unwrap()))
+            .unwrap();
+        let rows = encode(&s);
+        let mut lb: serde_json::Value = serde_json::from_slice(&rows["lb/lb-1"]).unwrap();
+        assert!(lb.as_object_mut().unwrap().remove("tags").is_some());
+        let old = serde_json::to_vec(&lb).unwrap();
+        let back = decode([("lb/lb-1".to_string(), old.as_slice())]).unwrap();
+        assert!(back.load_balancers["lb-1"].tags.is_empty());
         assert_eq!(back, s);
     }
 }

@@ -17,7 +17,7 @@ fn summary(a: &Acl) -> Value {
         "AddressIPVersion": a.ip_version,
         "CreateTime": a.create_time,
         "ResourceGroupId": a.resource_group_id,
-        "Tags": { "Tag": [] },
+        "Tags": super::render::tags(&a.tags),
     })
 }
 
@@ -63,6 +63,7 @@ pub async fn create(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
         resource_group_id: text(p, "ResourceGroupId", 64)?.unwrap_or_default(),
         create_time: Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         entries: Vec::new(),
+        tags: slb_model::tag::new_tags(p)?,
     };
     let id = acl.id.clone();
     a.write("CreateAccessControlList", move |s| s.create_acl(acl))
@@ -123,11 +124,13 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let version = one_of(p, "AddressIPVersion", &["ipv4", "ipv6"])?;
     let page = int_in(p, "PageNumber", 1..=u32::MAX)?.unwrap_or(1);
     let size = int_in(p, "PageSize", 1..=100u32)?.unwrap_or(50);
+    let tagged = slb_model::tag::filters_param(p)?;
     let all: Vec<&Acl> = state
         .acls
         .values()
         .filter(|x| name.is_none_or(|n| x.name == n))
         .filter(|x| version.is_none_or(|v| x.ip_version == v))
+        .filter(|x| slb_model::tag::matches(&x.tags, &tagged))
         .collect();
     let list: Vec<Value> = all
         .iter()

@@ -72,7 +72,7 @@ fn render_server(c: &ServerCertificate) -> Value {
         "AliCloudCertificateId": "",
         "AliCloudCertificateName": "",
         "ResourceGroupId": "",
-        "Tags": { "Tag": [] },
+        "Tags": super::render::tags(&c.tags),
     });
     time_fields(&mut v, "Expire", c.summary.not_after * 1000);
     time_fields(&mut v, "Create", c.created_ms);
@@ -89,7 +89,7 @@ fn render_ca(c: &CaCertificate) -> Value {
         "EncryptionKeyLength": c.summary.key_bits,
         "RegionId": c.region_id,
         "ResourceGroupId": "",
-        "Tags": { "Tag": [] },
+        "Tags": super::render::tags(&c.tags),
     });
     time_fields(&mut v, "Expire", c.summary.not_after * 1000);
     time_fields(&mut v, "Create", c.created_ms);
@@ -102,6 +102,7 @@ pub async fn upload_server(a: &Actions, p: &dyn ParamSource) -> Result<Value, Mo
     let now = Utc::now();
     let info = slb_tls::inspect_server(&chain, &key, now.timestamp())
         .map_err(|e| cert_error("ServerCertificate", e))?;
+    let tags = slb_model::tag::new_tags(p)?;
     let id = new_id("cert");
     // With a key server, the key goes there (durably) first and the state keeps none.
     let key = match &a.key_vault {
@@ -132,6 +133,7 @@ pub async fn upload_server(a: &Actions, p: &dyn ParamSource) -> Result<Value, Mo
         created_ms: now.timestamp_millis(),
         chain_pem: chain,
         private_key_pem: key,
+        tags,
     };
     let rendered = render_server(&cert);
     a.write("UploadServerCertificate", move |s| {
@@ -143,11 +145,13 @@ pub async fn upload_server(a: &Actions, p: &dyn ParamSource) -> Result<Value, Mo
 
 pub fn describe_server(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let state = a.state();
+    let tagged = slb_model::tag::filters_param(p)?;
     let list: Vec<Value> = match optional(p, "ServerCertificateId") {
         Some(id) => vec![render_server(state.server_certificate(id)?)],
         None => state
             .server_certificates
             .values()
+            .filter(|c| slb_model::tag::matches(&c.tags, &tagged))
             .map(render_server)
             .collect(),
     };
@@ -195,6 +199,7 @@ pub async fn upload_ca(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelE
         summary: summary(info),
         created_ms: now.timestamp_millis(),
         pem,
+        tags: slb_model::tag::new_tags(p)?,
     };
     let rendered = render_ca(&cert);
     a.write("UploadCACertificate", move |s| s.add_ca_certificate(cert))
@@ -204,9 +209,15 @@ pub async fn upload_ca(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelE
 
 pub fn describe_ca(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let state = a.state();
+    let tagged = slb_model::tag::filters_param(p)?;
     let list: Vec<Value> = match optional(p, "CACertificateId") {
         Some(id) => vec![render_ca(state.ca_certificate(id)?)],
-        None => state.ca_certificates.values().map(render_ca).collect(),
+        None => state
+            .ca_certificates
+            .values()
+            .filter(|c| slb_model::tag::matches(&c.tags, &tagged))
+            .map(render_ca)
+            .collect(),
     };
     Ok(json!({ "CACertificates": { "CACertificate": list } }))
 }

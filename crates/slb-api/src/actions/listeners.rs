@@ -176,21 +176,11 @@ pub fn describe_all(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
     if let Some(v) = optional(p, "LoadBalancerId") {
         ids.extend(v.split(',').map(|s| s.trim().to_string()));
     }
-    for n in 1..=100 {
-        match optional(p, &format!("LoadBalancerId.{n}")) {
-            Some(v) => ids.push(v.to_string()),
-            None => break,
-        }
-    }
+    ids.extend(slb_model::params::repeated(p, "LoadBalancerId", 100)?);
     let proto = protocol(p)?;
     let port = int_in(p, "ListenerPort", 1..=65535u16)?;
     let max = int_in(p, "MaxResults", 1..=100usize)?.unwrap_or(20);
-    let start: usize = match optional(p, "NextToken") {
-        None => 0,
-        Some(t) => t.parse().map_err(|_| {
-            ModelError::invalid_parameter("NextToken", "not a token this API issued")
-        })?,
-    };
+    let start = slb_model::params::next_token(p)?;
     let state = a.state();
     let all: Vec<&Listener> = state
         .listeners

@@ -94,6 +94,7 @@ pub async fn create(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
             create_time: now.format("%Y-%m-%dT%H:%MZ").to_string(),
             create_time_stamp: now.timestamp_millis() as u64,
             backend_servers: Vec::new(),
+            tags: slb_model::tag::new_tags(p)?,
         };
     let pool = a.node.address_pool;
     let lb = a
@@ -156,6 +157,8 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
         .iter()
         .filter_map(|(name, i)| optional(p, name).map(|v| (*i, v)))
         .collect();
+    let mut tagged = slb_model::tag::filters_param(p)?;
+    tagged.extend(slb_model::tag::json_filters(p, "Tags")?);
     let page_number = int_in(p, "PageNumber", 1..=u32::MAX)?;
     let page_size = int_in(p, "PageSize", 1..=100u32)?;
     // Filter first and render only the page asked for: rendering every instance made a
@@ -165,6 +168,7 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
         .values()
         .filter(|lb| ids.as_ref().is_none_or(|ids| ids.contains(&lb.id.as_str())))
         .filter(|lb| status.is_none_or(|s| s == lb.status.as_str()))
+        .filter(|lb| slb_model::tag::matches(&lb.tags, &tagged))
         .filter(|lb| {
             server_id.is_none_or(|sid| lb.backend_servers.iter().any(|b| b.server_id == sid))
         })

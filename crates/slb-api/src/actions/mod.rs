@@ -18,6 +18,7 @@ mod master_slave_groups;
 mod regions;
 mod render;
 mod rules;
+mod tags;
 mod vserver_groups;
 
 use std::sync::Arc;
@@ -114,6 +115,9 @@ pub const ACTIONS: &[&str] = &[
     "DeleteDomainExtension",
     "DescribeDomainExtensions",
     "SetDomainExtensionAttribute",
+    "TagResources",
+    "UntagResources",
+    "ListTagResources",
 ];
 
 /// Runs actions against a store. Shared by every request.
@@ -246,6 +250,9 @@ impl Actions {
             "DescribeMasterSlaveServerGroupAttribute" => {
                 master_slave_groups::describe_attribute(self, p)
             }
+            "TagResources" => tags::tag(self, p).await,
+            "UntagResources" => tags::untag(self, p).await,
+            "ListTagResources" => tags::list(self, p),
             _ => return None,
         };
         Some(result)

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 use slb_model::params::on_off_str;
-use slb_model::{BackendServer, Listener, LoadBalancer, Rule, StickySession};
+use slb_model::{BackendServer, Listener, LoadBalancer, Rule, StickySession, Tag};
 
 /// A member of a server group as Alibaba lists it (`Port` only for VServer group members).
 pub fn backend(s: &BackendServer) -> Value {
@@ -33,6 +33,11 @@ pub fn backends(list: &[BackendServer]) -> Value {
     json!({ "BackendServer": list.iter().map(backend).collect::<Vec<_>>() })
 }
 
+/// `{"Tag":[{"TagKey":…,"TagValue":…}]}`, as describe actions list a resource's tags.
+pub fn tags(list: &[Tag]) -> Value {
+    json!({ "Tag": list.iter().map(|t| json!({ "TagKey": t.key, "TagValue": t.value })).collect::<Vec<_>>() })
+}
+
 /// The fields DescribeLoadBalancers and DescribeLoadBalancerAttribute share.
 pub fn load_balancer_summary(lb: &LoadBalancer) -> Value {
     json!({
@@ -59,7 +64,7 @@ pub fn load_balancer_summary(lb: &LoadBalancer) -> Value {
         "CreateTimeStamp": lb.create_time_stamp,
         "DeleteProtection": on_off_str(lb.delete_protection),
         "ModificationProtectionStatus": "NonProtection",
-        "Tags": { "Tag": [] },
+        "Tags": tags(&lb.tags),
     })
 }
 

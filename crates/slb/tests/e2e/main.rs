@@ -20,4 +20,5 @@ mod master_slave;
 mod proxy_protocol;
 mod resources;
 mod scheduling;
+mod tags;
 mod udp;
