@@ -8,6 +8,7 @@ import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkslb.request.v20140515 import (
     AddBackendServersRequest,
+    AddTagsRequest,
     CreateLoadBalancerRequest,
     CreateLoadBalancerTCPListenerRequest,
     CreateVServerGroupRequest,
@@ -18,6 +19,7 @@ from aliyunsdkslb.request.v20140515 import (
     DescribeLoadBalancersRequest,
     DescribeLoadBalancerTCPListenerAttributeRequest,
     DescribeRegionsRequest,
+    DescribeTagsRequest,
     DescribeVServerGroupAttributeRequest,
     DescribeVServerGroupsRequest,
     DescribeZonesRequest,
@@ -181,7 +183,10 @@ def test_tags(v1):
     # setter of the same name is shadowed).
     found = v1(cls(DescribeLoadBalancersRequest), Tags=json.dumps([{"TagKey": "env", "TagValue": "ci"}]))
     assert [x["LoadBalancerId"] for x in found["LoadBalancers"]["LoadBalancer"]] == [lb_id]
-    v1(cls(UntagResourcesRequest), ResourceType="instance", ResourceIds=[lb_id], TagKeys=["team"])
+    v1(cls(AddTagsRequest), LoadBalancerId=lb_id, Tags=json.dumps([{"TagKey": "owner", "TagValue": "ops"}]))
+    sets = v1(cls(DescribeTagsRequest), LoadBalancerId=lb_id)["TagSets"]["TagSet"]
+    assert {(t["TagKey"], t["TagValue"], t["InstanceCount"]) for t in sets} == {("team", "v1", 1), ("env", "ci", 1), ("owner", "ops", 1)}
+    v1(cls(UntagResourcesRequest), ResourceType="instance", ResourceIds=[lb_id], TagKeys=["team", "owner"])
     listed = v1(cls(ListTagResourcesRequest), ResourceType="instance", ResourceIds=[lb_id])
     assert [t["TagKey"] for t in listed["TagResources"]["TagResource"]] == ["env"]
     with pytest.raises(ServerException) as e:

@@ -24,8 +24,8 @@ pub struct Acl {
     pub resource_group_id: String,
     pub create_time: String,
     pub entries: Vec<AclEntry>,
-    /// Labels (TagResources); absent in states stored before tags.
-    #[serde(default)]
+    /// Labels (TagResources); absent in rows stored before tags, and when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<crate::Tag>,
 }
 

@@ -42,8 +42,8 @@ pub struct ServerCertificate {
     pub chain_pem: String,
     /// PEM private key; never rendered. Empty when the key server holds the key.
     pub private_key_pem: String,
-    /// Labels (TagResources); absent in states stored before tags.
-    #[serde(default)]
+    /// Labels (TagResources); absent in rows stored before tags, and when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<crate::Tag>,
 }
 
@@ -57,8 +57,8 @@ pub struct CaCertificate {
     pub summary: CertSummary,
     pub created_ms: i64,
     pub pem: String,
-    /// Labels (TagResources); absent in states stored before tags.
-    #[serde(default)]
+    /// Labels (TagResources); absent in rows stored before tags, and when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<crate::Tag>,
 }
 

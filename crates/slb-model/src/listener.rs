@@ -134,6 +134,9 @@ pub struct Listener {
     /// TLS settings; `Some` exactly for HTTPS listeners.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub https: Option<crate::HttpsSettings>,
+    /// Labels (TagResources); absent in rows stored before tags, and when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<crate::Tag>,
 }
 
 impl Listener {
@@ -160,6 +163,7 @@ impl Listener {
             acl_id: None,
             http: None,
             https: None,
+            tags: Vec::new(),
         }
     }
 

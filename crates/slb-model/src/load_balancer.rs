@@ -88,8 +88,8 @@ pub struct LoadBalancer {
     /// Milliseconds since the epoch.
     pub create_time_stamp: u64,
     pub backend_servers: Vec<BackendServer>,
-    /// Labels (TagResources); absent in states stored before tags.
-    #[serde(default)]
+    /// Labels (TagResources); absent in rows stored before tags, and when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<crate::Tag>,
 }
 

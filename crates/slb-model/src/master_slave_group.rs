@@ -19,6 +19,9 @@ pub struct MasterSlaveServerGroup {
     pub slave: BackendServer,
     /// Creation time, `YYYY-MM-DDThh:mm:ssZ`.
     pub create_time: String,
+    /// Labels (TagResources); absent in rows stored before tags, and when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<crate::Tag>,
 }
 
 impl MasterSlaveServerGroup {

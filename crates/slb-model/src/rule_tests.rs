@@ -22,6 +22,7 @@ fn group(id: &str, lb: &str) -> VServerGroup {
         name: id.into(),
         load_balancer_id: lb.into(),
         backend_servers: Vec::new(),
+        tags: Vec::new(),
     }
 }
 

@@ -571,6 +571,7 @@ mod tests {
             name: "g".into(),
             load_balancer_id: "lb-1".into(),
             backend_servers: members(r#"[{"ServerId":"10.0.0.1","Port":81}]"#, true),
+            tags: Vec::new(),
         })
         .unwrap();
         let mut l = Listener::new(key(80));
@@ -603,6 +604,7 @@ mod tests {
             name: "g".into(),
             load_balancer_id: "lb-1".into(),
             backend_servers: members(r#"[{"ServerId":"10.0.0.1","Port":81}]"#, true),
+            tags: Vec::new(),
         })
         .unwrap();
         let old = members(r#"[{"ServerId":"10.0.0.1","Port":81}]"#, true);

@@ -1,4 +1,5 @@
-//! Tags: key/value labels on instances, certificates and access-control lists, so that
+//! Tags: key/value labels on instances, listeners, server groups, certificates and
+//! access-control lists, so that
 //! tools which label what they create (Terraform, the console's tag filters) can find it
 //! again. TagResources, UntagResources and ListTagResources manage them; create actions
 //! take `Tag.N` and describe actions filter by it.
@@ -6,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::params::{optional, ParamSource};
-use crate::{ModelError, State};
+use crate::{ListenerKey, ModelError, Protocol, State};
 
 /// Tags one resource may carry (Alibaba's limit).
 pub const MAX_TAGS: usize = 20;
@@ -40,6 +41,12 @@ pub enum ResourceType {
     Certificate,
     /// Access-control lists.
     Acl,
+    /// Listeners, named `LoadBalancerId_protocol_port` (`lb-…_http_80`).
+    Listener,
+    /// VServer groups (`rsp-…`).
+    VServerGroup,
+    /// Master/slave server groups.
+    MasterSlaveServerGroup,
 }
 
 impl ResourceType {
@@ -49,9 +56,12 @@ impl ResourceType {
             "instance" => Ok(Self::Instance),
             "certificate" => Ok(Self::Certificate),
             "acl" => Ok(Self::Acl),
+            "listener" => Ok(Self::Listener),
+            "vservergroup" => Ok(Self::VServerGroup),
+            "masterslaveservergroup" => Ok(Self::MasterSlaveServerGroup),
             other => Err(ModelError::invalid_parameter(
                 "ResourceType",
-                format!("\"{other}\" is not one of instance, certificate, acl"),
+                format!("\"{other}\" is not one of instance, certificate, acl, listener, vservergroup, masterslaveservergroup"),
             )),
         }
     }
@@ -62,6 +72,9 @@ impl ResourceType {
             Self::Instance => "instance",
             Self::Certificate => "certificate",
             Self::Acl => "acl",
+            Self::Listener => "listener",
+            Self::VServerGroup => "vservergroup",
+            Self::MasterSlaveServerGroup => "masterslaveservergroup",
         }
     }
 }
@@ -172,6 +185,31 @@ pub fn json_filters(p: &dyn ParamSource, name: &str) -> Result<Vec<TagFilter>, M
         .collect()
 }
 
+/// The tags of a JSON-string parameter (AddTags' `Tags`), checked as `Tag.N` are: at least
+/// one and at most `max`.
+pub fn json_tags(p: &dyn ParamSource, name: &str, max: usize) -> Result<Vec<Tag>, ModelError> {
+    crate::params::required(p, name)?;
+    let filters = json_filters(p, name)?;
+    if filters.is_empty() || filters.len() > max {
+        return Err(ModelError::invalid_parameter(
+            name,
+            format!("must hold 1 to {max} tags"),
+        ));
+    }
+    let tags: Vec<Tag> = filters
+        .into_iter()
+        .map(|f| Tag {
+            key: f.key,
+            value: f.value.unwrap_or_default(),
+        })
+        .collect();
+    for t in &tags {
+        check(name, &t.key, MAX_KEY_CHARS, false)?;
+        check(name, &t.value, MAX_VALUE_CHARS, true)?;
+    }
+    Ok(merged(&[], &tags))
+}
+
 /// Whether `tags` satisfy every filter.
 pub fn matches(tags: &[Tag], filters: &[TagFilter]) -> bool {
     filters.iter().all(|f| {
@@ -207,6 +245,37 @@ pub fn new_tags(p: &dyn ParamSource) -> Result<Vec<Tag>, ModelError> {
     Ok(merged(&[], &tags_param(p, false)?))
 }
 
+/// A listener's resource id in tag calls: `LoadBalancerId_protocol_port`.
+pub fn listener_id(key: &ListenerKey) -> String {
+    format!(
+        "{}_{}_{}",
+        key.load_balancer_id,
+        key.protocol.as_str(),
+        key.port
+    )
+}
+
+/// Reads a listener's resource id back.
+fn listener_key(id: &str) -> Result<ListenerKey, ModelError> {
+    let mut parts = id.rsplitn(3, '_');
+    let (port, protocol, lb) = (parts.next(), parts.next(), parts.next());
+    match (
+        port.and_then(|p| p.parse().ok()),
+        protocol.and_then(Protocol::parse),
+        lb,
+    ) {
+        (Some(port), Some(protocol), Some(lb)) if !lb.is_empty() => Ok(ListenerKey {
+            load_balancer_id: lb.to_string(),
+            port,
+            protocol,
+        }),
+        _ => Err(ModelError::invalid_parameter(
+            "ResourceId",
+            format!("\"{id}\" is not a listener id (LoadBalancerId_protocol_port)"),
+        )),
+    }
+}
+
 impl State {
     /// The tags of one resource, or its kind's not-found error.
     pub fn tags_of(&self, kind: ResourceType, id: &str) -> Result<&[Tag], ModelError> {
@@ -229,45 +298,85 @@ impl State {
                     }
                 }
             }
+            ResourceType::Listener => {
+                let key = listener_key(id)?;
+                &self
+                    .find_listener(&key.load_balancer_id, key.port, Some(key.protocol))?
+                    .tags
+            }
+            ResourceType::VServerGroup => {
+                &self
+                    .vserver_groups
+                    .get(id)
+                    .ok_or_else(|| ModelError::vserver_group_not_found(id))?
+                    .tags
+            }
+            ResourceType::MasterSlaveServerGroup => &self.master_slave_group(id)?.tags,
         })
     }
 
     fn tags_mut(&mut self, kind: ResourceType, id: &str) -> Result<&mut Vec<Tag>, ModelError> {
         self.tags_of(kind, id)?;
-        Ok(match kind {
-            ResourceType::Instance => &mut self.load_balancers.get_mut(id).expect("checked").tags,
-            ResourceType::Acl => &mut self.acls.get_mut(id).expect("checked").tags,
+        let found = match kind {
+            ResourceType::Instance => self.load_balancers.get_mut(id).map(|r| &mut r.tags),
+            ResourceType::Acl => self.acls.get_mut(id).map(|r| &mut r.tags),
             ResourceType::Certificate => match self.server_certificates.get_mut(id) {
-                Some(c) => &mut c.tags,
-                None => &mut self.ca_certificates.get_mut(id).expect("checked").tags,
+                Some(c) => Some(&mut c.tags),
+                None => self.ca_certificates.get_mut(id).map(|r| &mut r.tags),
             },
-        })
+            ResourceType::Listener => self
+                .listeners
+                .get_mut(&listener_key(id)?)
+                .map(|r| &mut r.tags),
+            ResourceType::VServerGroup => self.vserver_groups.get_mut(id).map(|r| &mut r.tags),
+            ResourceType::MasterSlaveServerGroup => {
+                self.master_slave_groups.get_mut(id).map(|r| &mut r.tags)
+            }
+        };
+        Ok(found.expect("tags_of found it"))
     }
 
     /// Every resource of `kind` with its tags, in id order (server certificates before CA
     /// certificates).
-    pub fn tagged(&self, kind: ResourceType) -> Vec<(&str, &[Tag])> {
+    pub fn tagged(&self, kind: ResourceType) -> Vec<(String, &[Tag])> {
+        fn all<'a, T: 'a>(
+            items: impl Iterator<Item = &'a T>,
+            id: impl Fn(&T) -> String,
+            tags: impl Fn(&T) -> &[Tag],
+        ) -> Vec<(String, &'a [Tag])> {
+            items.map(|r| (id(r), tags(r))).collect()
+        }
         match kind {
-            ResourceType::Instance => self
-                .load_balancers
-                .values()
-                .map(|r| (r.id.as_str(), r.tags.as_slice()))
-                .collect(),
-            ResourceType::Acl => self
-                .acls
-                .values()
-                .map(|r| (r.id.as_str(), r.tags.as_slice()))
-                .collect(),
-            ResourceType::Certificate => self
-                .server_certificates
-                .values()
-                .map(|r| (r.id.as_str(), r.tags.as_slice()))
-                .chain(
-                    self.ca_certificates
-                        .values()
-                        .map(|r| (r.id.as_str(), r.tags.as_slice())),
-                )
-                .collect(),
+            ResourceType::Instance => {
+                all(self.load_balancers.values(), |r| r.id.clone(), |r| &r.tags)
+            }
+            ResourceType::Acl => all(self.acls.values(), |r| r.id.clone(), |r| &r.tags),
+            ResourceType::Certificate => {
+                let mut out = all(
+                    self.server_certificates.values(),
+                    |r| r.id.clone(),
+                    |r| &r.tags,
+                );
+                out.extend(all(
+                    self.ca_certificates.values(),
+                    |r| r.id.clone(),
+                    |r| &r.tags,
+                ));
+                out
+            }
+            ResourceType::Listener => all(
+                self.listeners.values(),
+                |r| listener_id(&r.key),
+                |r| &r.tags,
+            ),
+            ResourceType::VServerGroup => {
+                all(self.vserver_groups.values(), |r| r.id.clone(), |r| &r.tags)
+            }
+            ResourceType::MasterSlaveServerGroup => all(
+                self.master_slave_groups.values(),
+                |r| r.id.clone(),
+                |r| &r.tags,
+            ),
         }
     }
 
@@ -289,6 +398,18 @@ impl State {
         for (id, next) in changes {
             *self.tags_mut(kind, id)? = next;
         }
+        Ok(())
+    }
+
+    /// RemoveTags: removes from instance `id` each tag that a filter names (by key, and by
+    /// value when the filter has one).
+    pub fn remove_tags(&mut self, id: &str, filters: &[TagFilter]) -> Result<(), ModelError> {
+        let tags = self.tags_mut(ResourceType::Instance, id)?;
+        tags.retain(|t| {
+            !filters
+                .iter()
+                .any(|f| matches(std::slice::from_ref(t), std::slice::from_ref(f)))
+        });
         Ok(())
     }
 
@@ -469,6 +590,71 @@ mod tests {
             assert_eq!(e.code, "InvalidParameter", "{bad}");
         }
         assert!(json_filters(&params(&[]), "Tags").unwrap().is_empty());
+    }
+
+    #[test]
+    fn listener_ids_name_instance_protocol_and_port() {
+        let key = ListenerKey {
+            load_balancer_id: "lb-abc".into(),
+            port: 80,
+            protocol: Protocol::Http,
+        };
+        assert_eq!(listener_id(&key), "lb-abc_http_80");
+        assert_eq!(listener_key("lb-abc_http_80").unwrap(), key);
+        for bad in [
+            "lb-abc",
+            "lb-abc_http",
+            "lb-abc_gopher_80",
+            "_tcp_80",
+            "lb-abc_tcp_x",
+        ] {
+            let e = listener_key(bad).unwrap_err();
+            assert_eq!(e.code, "InvalidParameter", "{bad}");
+        }
+        let mut s = state_with(&["lb-abc"]);
+        s.listeners.insert(key.clone(), crate::Listener::new(key));
+        s.tag_resources(
+            ResourceType::Listener,
+            &["lb-abc_http_80".into()],
+            &[tag("k", "v")],
+        )
+        .unwrap();
+        assert_eq!(s.tagged(ResourceType::Listener)[0].0, "lb-abc_http_80");
+        let e = s
+            .tags_of(ResourceType::Listener, "lb-abc_tcp_80")
+            .unwrap_err();
+        assert_eq!(e.status, 404);
+    }
+
+    #[test]
+    fn json_tags_are_checked_and_remove_tags_matches_key_and_value() {
+        let p = params(&[("Tags", r#"[{"TagKey":"a","TagValue":"1"},{"TagKey":"b"}]"#)]);
+        let tags = json_tags(&p, "Tags", 5).unwrap();
+        assert_eq!(tags, vec![tag("a", "1"), tag("b", "")]);
+        assert!(json_tags(&p, "Tags", 1).is_err());
+        assert!(json_tags(&params(&[("Tags", "[]")]), "Tags", 5).is_err());
+        let reserved = params(&[("Tags", r#"[{"TagKey":"acs:x"}]"#)]);
+        assert!(json_tags(&reserved, "Tags", 5).is_err());
+
+        let mut s = state_with(&["lb-a"]);
+        let ids = vec!["lb-a".to_string()];
+        s.tag_resources(
+            ResourceType::Instance,
+            &ids,
+            &[tag("a", "1"), tag("b", "2")],
+        )
+        .unwrap();
+        let f = |k: &str, v: Option<&str>| TagFilter {
+            key: k.into(),
+            value: v.map(str::to_string),
+        };
+        s.remove_tags("lb-a", &[f("b", Some("other"))]).unwrap();
+        assert_eq!(s.tags_of(ResourceType::Instance, "lb-a").unwrap().len(), 2);
+        s.remove_tags("lb-a", &[f("b", None)]).unwrap();
+        assert_eq!(
+            s.tags_of(ResourceType::Instance, "lb-a").unwrap(),
+            &[tag("a", "1")]
+        );
     }
 
     #[test]

@@ -12,4 +12,7 @@ pub struct VServerGroup {
     pub name: String,
     pub load_balancer_id: String,
     pub backend_servers: Vec<BackendServer>,
+    /// Labels (TagResources); absent in rows stored before tags, and when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<crate::Tag>,
 }

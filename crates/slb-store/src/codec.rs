@@ -128,6 +128,7 @@ mod tests {
             name: "g".into(),
             load_balancer_id: "lb-1".into(),
             backend_servers: Vec::new(),
+            tags: Vec::new(),
         })
         .unwrap();
         let mut l = Listener::new_http("lb-1", 80);
@@ -183,6 +184,7 @@ mod tests {
             master,
             slave,
             create_time: "2026-11-30T00:00:00Z".into(),
+            tags: Vec::new(),
         })
         .unwrap();
         let mut udp = Listener::new(slb_model::ListenerKey {
@@ -202,18 +204,33 @@ mod tests {
         assert_eq!(back, s);
     }
 
-    /// Rows written before tags existed have no `tags` field: they read as untagged.
+    /// An untagged resource's row has no `tags` field, as rows written before tags had,
+    /// and reads back untagged; a tagged one round-trips its tags.
     #[test]
-    fn rows_without_tags_decode_untagged() {
+    fn rows_without_tags_are_as_before_and_tags_round_trip() {
         let mut s = State::default();
         s.create_load_balancer(LoadBalancer::new("lb-1", "10.0.0.1".parse().unwrap()))
             .unwrap();
         let rows = encode(&s);
-        let mut lb: serde_json::Value = serde_json::from_slice(&rows["lb/lb-1"]).unwrap();
-        assert!(lb.as_object_mut().unwrap().remove("tags").is_some());
-        let old = serde_json::to_vec(&lb).unwrap();
-        let back = decode([("lb/lb-1".to_string(), old.as_slice())]).unwrap();
-        assert!(back.load_balancers["lb-1"].tags.is_empty());
+        let lb: serde_json::Value = serde_json::from_slice(&rows["lb/lb-1"]).unwrap();
+        assert!(lb.get("tags").is_none(), "{lb}");
+        let back = decode(rows.iter().map(|(k, v)| (k.clone(), v.as_slice()))).unwrap();
+        assert_eq!(back, s);
+
+        let tag = slb_model::Tag {
+            key: "team".into(),
+            value: "web".into(),
+        };
+        s.tag_resources(
+            slb_model::tag::ResourceType::Instance,
+            &["lb-1".into()],
+            &[tag],
+        )
+        .unwrap();
+        let rows = encode(&s);
+        let lb: serde_json::Value = serde_json::from_slice(&rows["lb/lb-1"]).unwrap();
+        assert_eq!(lb["tags"][0]["key"], "team");
+        let back = decode(rows.iter().map(|(k, v)| (k.clone(), v.as_slice()))).unwrap();
         assert_eq!(back, s);
     }
 }

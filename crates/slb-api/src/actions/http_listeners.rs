@@ -54,6 +54,7 @@ pub async fn create(
     };
     apply(&mut listener, p, true)?;
     listener.vserver_group_id = optional(p, "VServerGroupId").map(str::to_string);
+    listener.tags = slb_model::tag::new_tags(p)?;
     a.write(action_names(proto).0, move |s| {
         s.check_https_refs(&listener)?;
         s.create_listener(listener)

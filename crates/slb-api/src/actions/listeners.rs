@@ -57,6 +57,7 @@ pub async fn create_l4(
     listener.vserver_group_id = optional(p, "VServerGroupId").map(str::to_string);
     listener.master_slave_server_group_id =
         optional(p, "MasterSlaveServerGroupId").map(str::to_string);
+    listener.tags = slb_model::tag::new_tags(p)?;
     a.write(l4_action("Create", protocol), move |s| {
         s.create_listener(listener)
     })
@@ -181,6 +182,7 @@ pub fn describe_all(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
     let port = int_in(p, "ListenerPort", 1..=65535u16)?;
     let max = int_in(p, "MaxResults", 1..=100usize)?.unwrap_or(20);
     let start = slb_model::params::next_token(p)?;
+    let tagged = slb_model::tag::filters_param(p)?;
     let state = a.state();
     let all: Vec<&Listener> = state
         .listeners
@@ -188,6 +190,7 @@ pub fn describe_all(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
         .filter(|l| ids.is_empty() || ids.contains(&l.key.load_balancer_id))
         .filter(|l| proto.is_none_or(|p| p == l.key.protocol))
         .filter(|l| port.is_none_or(|p| p == l.key.port))
+        .filter(|l| slb_model::tag::matches(&l.tags, &tagged))
         .collect();
     let page: Vec<Value> = all
         .iter()

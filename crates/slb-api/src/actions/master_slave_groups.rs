@@ -43,6 +43,7 @@ pub async fn create(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
         master,
         slave,
         create_time: Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        tags: slb_model::tag::new_tags(p)?,
     };
     let g = group.clone();
     a.write("CreateMasterSlaveServerGroup", move |s| {
@@ -70,16 +71,18 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     state.load_balancer(lb)?;
     // The Python SDKs send a bool as `True`.
     let include = optional(p, "IncludeListener").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let tagged = slb_model::tag::filters_param(p)?;
     let groups: Vec<Value> = state
         .master_slave_groups
         .values()
         .filter(|g| g.load_balancer_id == lb)
+        .filter(|g| slb_model::tag::matches(&g.tags, &tagged))
         .map(|g| {
             let mut v = json!({
                 "MasterSlaveServerGroupId": g.id,
                 "MasterSlaveServerGroupName": g.name,
                 "CreateTime": g.create_time,
-                "Tags": { "Tag": [] },
+                "Tags": render::tags(&g.tags),
             });
             if include {
                 v["AssociatedObjects"] = associated(&state, g);
@@ -100,6 +103,6 @@ pub fn describe_attribute(a: &Actions, p: &dyn ParamSource) -> Result<Value, Mod
         "LoadBalancerId": g.load_balancer_id,
         "CreateTime": g.create_time,
         "MasterSlaveBackendServers": members(g),
-        "Tags": { "Tag": [] },
+        "Tags": render::tags(&g.tags),
     }))
 }

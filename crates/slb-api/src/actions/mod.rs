@@ -118,6 +118,9 @@ pub const ACTIONS: &[&str] = &[
     "TagResources",
     "UntagResources",
     "ListTagResources",
+    "AddTags",
+    "RemoveTags",
+    "DescribeTags",
 ];
 
 /// Runs actions against a store. Shared by every request.
@@ -253,6 +256,9 @@ impl Actions {
             "TagResources" => tags::tag(self, p).await,
             "UntagResources" => tags::untag(self, p).await,
             "ListTagResources" => tags::list(self, p),
+            "AddTags" => tags::add_tags(self, p).await,
+            "RemoveTags" => tags::remove_tags(self, p).await,
+            "DescribeTags" => tags::describe_tags(self, p),
             _ => return None,
         };
         Some(result)

@@ -35,7 +35,14 @@ pub fn backends(list: &[BackendServer]) -> Value {
 
 /// `{"Tag":[{"TagKey":…,"TagValue":…}]}`, as describe actions list a resource's tags.
 pub fn tags(list: &[Tag]) -> Value {
-    json!({ "Tag": list.iter().map(|t| json!({ "TagKey": t.key, "TagValue": t.value })).collect::<Vec<_>>() })
+    json!({ "Tag": tag_list(list) })
+}
+
+/// `[{"TagKey":…,"TagValue":…}]`, the unwrapped list DescribeLoadBalancerListeners uses.
+pub fn tag_list(list: &[Tag]) -> Value {
+    list.iter()
+        .map(|t| json!({ "TagKey": t.key, "TagValue": t.value }))
+        .collect()
 }
 
 /// The fields DescribeLoadBalancers and DescribeLoadBalancerAttribute share.
@@ -125,6 +132,7 @@ pub fn tcp_listener(l: &Listener) -> Value {
         v["HealthCheckDomain"] = json!(hc.domain);
     }
     put_acl(&mut v, l);
+    v["Tags"] = tags(&l.tags);
     v
 }
 
@@ -220,6 +228,7 @@ pub fn http_listener(l: &Listener) -> Value {
         v["VServerGroupId"] = json!(g);
     }
     put_acl(&mut v, l);
+    v["Tags"] = tags(&l.tags);
     v
 }
 
@@ -346,6 +355,7 @@ pub fn listener_entry(l: &Listener) -> Value {
         v["VServerGroupId"] = json!(g);
     }
     put_acl(&mut v, l);
+    v["Tags"] = tag_list(&l.tags);
     v
 }
 
@@ -389,5 +399,6 @@ fn http_listener_entry(l: &Listener) -> Value {
         v["VServerGroupId"] = json!(g);
     }
     put_acl(&mut v, l);
+    v["Tags"] = tag_list(&l.tags);
     v
 }

@@ -13,6 +13,7 @@ fn group_reply(g: &VServerGroup) -> Value {
         "VServerGroupName": g.name,
         "LoadBalancerId": g.load_balancer_id,
         "BackendServers": render::backends(&g.backend_servers),
+        "Tags": render::tags(&g.tags),
     })
 }
 
@@ -37,6 +38,7 @@ pub async fn create(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
         name,
         load_balancer_id: lb,
         backend_servers: servers(p, "BackendServers")?.unwrap_or_default(),
+        tags: slb_model::tag::new_tags(p)?,
     };
     let g = group.clone();
     a.write("CreateVServerGroup", move |s| s.create_vserver_group(g))
@@ -110,10 +112,12 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let lb = required(p, "LoadBalancerId")?;
     let state = a.state();
     state.load_balancer(lb)?;
+    let tagged = slb_model::tag::filters_param(p)?;
     let groups: Vec<Value> = state
         .vserver_groups
         .values()
         .filter(|g| g.load_balancer_id == lb)
+        .filter(|g| slb_model::tag::matches(&g.tags, &tagged))
         .map(|g| {
             let listeners: Vec<Value> = state
                 .listeners_of(lb)
@@ -124,6 +128,7 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
                 "VServerGroupId": g.id,
                 "VServerGroupName": g.name,
                 "ServerCount": g.backend_servers.len(),
+                "Tags": render::tags(&g.tags),
                 "AssociatedObjects": {
                     "Listeners": { "Listener": listeners },
                     "Rules": { "Rule": [] },

@@ -45,7 +45,7 @@ async fn tags_are_set_filtered_listed_removed_and_kept() {
         .as_str()
         .unwrap()
         .to_string();
-    let (other, _) = d.create_lb().await;
+    let (other, other_ip) = d.create_lb().await;
     d.ok(
         "TagResources",
         &[
@@ -140,6 +140,76 @@ async fn tags_are_set_filtered_listed_removed_and_kept() {
         .await;
     assert_eq!(v["Acls"]["Acl"][0]["AclId"], acl.as_str());
 
+    // Listeners (`LoadBalancerId_protocol_port`), tagged at creation and after, still
+    // serving; VServer groups tagged at creation.
+    let backend = Backend::start("a").await;
+    d.tcp_listener(
+        &other,
+        7300,
+        &[(&backend, 100)],
+        &[("Tag.1.Key", "tier"), ("Tag.1.Value", "edge")],
+    )
+    .await;
+    let listener = format!("{other}_tcp_7300");
+    d.ok(
+        "TagResources",
+        &[
+            ("ResourceType", "listener"),
+            ("ResourceId.1", &listener),
+            ("Tag.1.Key", "owner"),
+        ],
+    )
+    .await;
+    let v = d
+        .ok(
+            "DescribeLoadBalancerListeners",
+            &[("LoadBalancerId.1", &other), ("Tag.1.Key", "tier")],
+        )
+        .await;
+    assert_eq!(
+        v["Listeners"][0]["Tags"],
+        serde_json::json!([
+            {"TagKey": "tier", "TagValue": "edge"},
+            {"TagKey": "owner", "TagValue": ""},
+        ])
+    );
+    let v = d
+        .ok(
+            "DescribeLoadBalancerListeners",
+            &[("LoadBalancerId.1", &other), ("Tag.1.Key", "nope")],
+        )
+        .await;
+    assert_eq!(v["TotalCount"], 0);
+    let attr = d
+        .ok(
+            "DescribeLoadBalancerTCPListenerAttribute",
+            &[("LoadBalancerId", &other), ("ListenerPort", "7300")],
+        )
+        .await;
+    assert_eq!(attr["Tags"]["Tag"][0]["TagKey"], "tier");
+    assert_eq!(hello((other_ip, 7300).into()).await.as_deref(), Some("a"));
+    let group = d
+        .ok(
+            "CreateVServerGroup",
+            &[
+                ("LoadBalancerId", &other),
+                ("VServerGroupName", "blue"),
+                ("Tag.1.Key", "pool"),
+                ("Tag.1.Value", "blue"),
+            ],
+        )
+        .await["VServerGroupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = d
+        .ok(
+            "ListTagResources",
+            &[("ResourceType", "vservergroup"), ("Tag.1.Key", "pool")],
+        )
+        .await;
+    assert_eq!(entries(&v), vec![(group, "pool".into(), "blue".into())]);
+
     // Refusals change nothing.
     let revision = d.revision().await;
     let refused = [
@@ -171,6 +241,14 @@ async fn tags_are_set_filtered_listed_removed_and_kept() {
         (
             vec![("ResourceType", "instance"), ("ResourceId.1", web.as_str())],
             (400, "MissingParameter"),
+        ),
+        (
+            vec![
+                ("ResourceType", "listener"),
+                ("ResourceId.1", web.as_str()),
+                ("Tag.1.Key", "k"),
+            ],
+            (400, "InvalidParameter"),
         ),
     ];
     for (params, (status, code)) in refused {
@@ -287,4 +365,107 @@ async fn tags_are_set_filtered_listed_removed_and_kept() {
         )
         .await;
     assert_eq!(entries(&v).len(), 1);
+}
+
+/// `(TagKey, TagValue, InstanceCount)` of every DescribeTags entry.
+fn tag_sets(v: &Value) -> Vec<(String, String, u64)> {
+    v["TagSets"]["TagSet"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["TagKey"].as_str().unwrap().to_string(),
+                e["TagValue"].as_str().unwrap().to_string(),
+                e["InstanceCount"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The older per-instance actions share the tags of TagResources.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_remove_and_describe_tags() {
+    let d = Daemon::start("127.61.93.0/24").await;
+    let (one, _) = d.create_lb().await;
+    let (two, _) = d.create_lb().await;
+    d.ok(
+        "AddTags",
+        &[
+            ("LoadBalancerId", &one),
+            (
+                "Tags",
+                r#"[{"TagKey":"a","TagValue":"1"},{"TagKey":"b","TagValue":"2"}]"#,
+            ),
+        ],
+    )
+    .await;
+    d.ok(
+        "AddTags",
+        &[
+            ("LoadBalancerId", &two),
+            ("Tags", r#"[{"TagKey":"a","TagValue":"1"}]"#),
+        ],
+    )
+    .await;
+    let s = |k: &str, v: &str, n: u64| (k.to_string(), v.to_string(), n);
+    let all = d.ok("DescribeTags", &[]).await;
+    assert_eq!(tag_sets(&all), vec![s("a", "1", 2), s("b", "2", 1)]);
+    assert_eq!(all["TotalCount"], 2);
+    let keys = d.ok("DescribeTags", &[("DistinctKey", "true")]).await;
+    assert_eq!(tag_sets(&keys), vec![s("a", "", 2), s("b", "", 1)]);
+    let of_two = d.ok("DescribeTags", &[("LoadBalancerId", &two)]).await;
+    assert_eq!(tag_sets(&of_two), vec![s("a", "1", 1)]);
+    let with_b = d
+        .ok("DescribeTags", &[("Tags", r#"[{"TagKey":"b"}]"#)])
+        .await;
+    assert_eq!(tag_sets(&with_b), vec![s("a", "1", 1), s("b", "2", 1)]);
+    let page = d
+        .ok("DescribeTags", &[("PageNumber", "2"), ("PageSize", "1")])
+        .await;
+    assert_eq!(tag_sets(&page), vec![s("b", "2", 1)]);
+
+    let revision = d.revision().await;
+    let six: Vec<String> = (0..6)
+        .map(|n| format!(r#"{{"TagKey":"k{n}","TagValue":""}}"#))
+        .collect();
+    let six = format!("[{}]", six.join(","));
+    for (params, (status, code)) in [
+        (
+            vec![("LoadBalancerId", one.as_str()), ("Tags", six.as_str())],
+            (400, "InvalidParameter"),
+        ),
+        (
+            vec![("LoadBalancerId", one.as_str()), ("Tags", "a=1")],
+            (400, "InvalidParameter"),
+        ),
+        (
+            vec![("LoadBalancerId", one.as_str())],
+            (400, "MissingParameter"),
+        ),
+        (
+            vec![
+                ("LoadBalancerId", "lb-missing"),
+                ("Tags", r#"[{"TagKey":"a"}]"#),
+            ],
+            (404, "InvalidLoadBalancerId.NotFound"),
+        ),
+    ] {
+        let (st, c) = d.err("AddTags", &params).await;
+        assert_eq!((st, c.as_str()), (status, code), "{params:?}");
+    }
+    assert_eq!(d.revision().await, revision, "refusals wrote nothing");
+
+    d.ok(
+        "RemoveTags",
+        &[("LoadBalancerId", &one), ("Tags", r#"[{"TagKey":"a"}]"#)],
+    )
+    .await;
+    let v = d
+        .ok(
+            "ListTagResources",
+            &[("ResourceType", "instance"), ("ResourceId.1", &one)],
+        )
+        .await;
+    assert_eq!(entries(&v), vec![(one.clone(), "b".into(), "2".into())]);
 }
