@@ -183,3 +183,28 @@ def test_v3_tags(v3):
             )
         )
     assert e.value.code == "InvalidLoadBalancerId.NotFound"
+
+
+def test_v3_instance_billing_and_protection(v3):
+    lb = v3.create_load_balancer(
+        models.CreateLoadBalancerRequest(region_id="local", internet_charge_type="paybybandwidth", bandwidth=20)
+    ).body.load_balancer_id
+    v3.modify_load_balancer_internet_spec(
+        models.ModifyLoadBalancerInternetSpecRequest(region_id="local", load_balancer_id=lb, bandwidth=40, auto_pay=True)
+    )
+    v3.modify_load_balancer_pay_type(models.ModifyLoadBalancerPayTypeRequest(region_id="local", load_balancer_id=lb, pay_type="PrePay"))
+    v3.set_load_balancer_modification_protection(
+        models.SetLoadBalancerModificationProtectionRequest(
+            region_id="local",
+            load_balancer_id=lb,
+            modification_protection_status="ConsoleProtection",
+            modification_protection_reason="sdk",
+        )
+    )
+    attr = v3.describe_load_balancer_attribute(models.DescribeLoadBalancerAttributeRequest(region_id="local", load_balancer_id=lb)).body
+    assert (attr.bandwidth, attr.pay_type, attr.modification_protection_status, attr.modification_protection_reason) == (
+        40,
+        "PrePay",
+        "ConsoleProtection",
+        "sdk",
+    )

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::BackendServer;
+use crate::{BackendServer, ModelError, State};
 
 /// `active` instances serve; `inactive` ones accept nothing on any listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +91,10 @@ pub struct LoadBalancer {
     /// Labels (TagResources); absent in rows stored before tags, and when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<crate::Tag>,
+    /// `ConsoleProtection` with its reason (SetLoadBalancerModificationProtection); `None`
+    /// is `NonProtection`. Recorded and reported: OpenSLB has no console to protect from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modification_protection: Option<String>,
 }
 
 impl LoadBalancer {
@@ -120,6 +124,109 @@ impl LoadBalancer {
             create_time_stamp: 0,
             backend_servers: Vec::new(),
             tags: Vec::new(),
+            modification_protection: None,
         }
+    }
+}
+
+impl State {
+    /// ModifyLoadBalancerInternetSpec: the metering method and, for pay-by-bandwidth, the
+    /// instance's bandwidth (Mbit/s), which must still cover the listeners' own limits.
+    pub fn set_internet_spec(
+        &mut self,
+        id: &str,
+        charge: &str,
+        bandwidth: Option<i32>,
+    ) -> Result<(), ModelError> {
+        let lb = self.load_balancer(id)?;
+        let bandwidth = match (charge, bandwidth) {
+            ("paybybandwidth", Some(b)) => b,
+            ("paybybandwidth", None) if lb.bandwidth > 0 => lb.bandwidth,
+            ("paybybandwidth", None) => return Err(crate::params::missing("Bandwidth")),
+            _ => -1,
+        };
+        if bandwidth > 0 {
+            let listeners: i64 = self
+                .listeners_of(id)
+                .filter(|l| l.bandwidth > 0)
+                .map(|l| i64::from(l.bandwidth))
+                .sum();
+            if listeners > i64::from(bandwidth) {
+                return Err(ModelError::invalid_parameter(
+                    "Bandwidth",
+                    format!("the instance's listeners are limited to {listeners} Mbps in all, more than {bandwidth} Mbps"),
+                ));
+            }
+        }
+        let lb = self.load_balancers.get_mut(id).expect("found above");
+        lb.internet_charge_type = charge.to_string();
+        lb.bandwidth = bandwidth;
+        Ok(())
+    }
+
+    /// ModifyLoadBalancerPayType: recorded (`PayOnDemand` or `PrePay`); nothing is billed.
+    pub fn set_pay_type(&mut self, id: &str, pay_type: &str) -> Result<(), ModelError> {
+        self.load_balancer(id)?;
+        self.load_balancers
+            .get_mut(id)
+            .expect("found above")
+            .pay_type = pay_type.to_string();
+        Ok(())
+    }
+
+    /// SetLoadBalancerModificationProtection: `Some(reason)` is `ConsoleProtection`.
+    pub fn set_modification_protection(
+        &mut self,
+        id: &str,
+        protection: Option<String>,
+    ) -> Result<(), ModelError> {
+        self.load_balancer(id)?;
+        self.load_balancers
+            .get_mut(id)
+            .expect("found above")
+            .modification_protection = protection;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Listener, ListenerKey, Protocol};
+
+    #[test]
+    fn internet_spec_keeps_room_for_the_listeners() {
+        let mut s = State::default();
+        let mut lb = LoadBalancer::new("lb-1", IpAddr::from([10, 0, 0, 1]));
+        lb.internet_charge_type = "paybybandwidth".into();
+        lb.bandwidth = 100;
+        s.create_load_balancer(lb).unwrap();
+        let mut l = Listener::new(ListenerKey {
+            load_balancer_id: "lb-1".into(),
+            port: 80,
+            protocol: Protocol::Tcp,
+        });
+        l.backend_server_port = Some(80);
+        l.bandwidth = 60;
+        s.create_listener(l).unwrap();
+
+        let e = s
+            .set_internet_spec("lb-1", "paybybandwidth", Some(50))
+            .unwrap_err();
+        assert_eq!(e.code, "InvalidParameter");
+        assert_eq!(s.load_balancer("lb-1").unwrap().bandwidth, 100);
+        s.set_internet_spec("lb-1", "paybybandwidth", Some(60))
+            .unwrap();
+        assert_eq!(s.load_balancer("lb-1").unwrap().bandwidth, 60);
+        s.set_internet_spec("lb-1", "paybytraffic", None).unwrap();
+        let lb = s.load_balancer("lb-1").unwrap();
+        assert_eq!(
+            (lb.internet_charge_type.as_str(), lb.bandwidth),
+            ("paybytraffic", -1)
+        );
+        let e = s
+            .set_internet_spec("lb-1", "paybybandwidth", None)
+            .unwrap_err();
+        assert_eq!(e.code, "MissingParameter");
     }
 }

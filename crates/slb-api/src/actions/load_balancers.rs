@@ -1,4 +1,5 @@
-//! Instance actions: create, delete, describe, rename, status and delete protection.
+//! Instance actions: create, delete, describe, rename, status, delete and modification
+//! protection, and the internet spec and pay type.
 
 use std::net::IpAddr;
 
@@ -95,6 +96,7 @@ pub async fn create(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
             create_time_stamp: now.timestamp_millis() as u64,
             backend_servers: Vec::new(),
             tags: slb_model::tag::new_tags(p)?,
+            modification_protection: protection_param(p)?,
         };
     let pool = a.node.address_pool;
     let lb = a
@@ -283,4 +285,63 @@ pub async fn set_delete_protection(a: &Actions, p: &dyn ParamSource) -> Result<V
     })
     .await?;
     Ok(json!({}))
+}
+
+/// `ModificationProtectionStatus` (and its `ModificationProtectionReason`, up to 80
+/// characters): `Some(reason)` for `ConsoleProtection`, `None` for `NonProtection` or absent.
+fn protection_param(p: &dyn ParamSource) -> Result<Option<String>, ModelError> {
+    let status = one_of(
+        p,
+        "ModificationProtectionStatus",
+        &["NonProtection", "ConsoleProtection"],
+    )?;
+    let reason = text(p, "ModificationProtectionReason", 80)?;
+    Ok((status == Some("ConsoleProtection")).then(|| reason.unwrap_or_default()))
+}
+
+/// SetLoadBalancerModificationProtection.
+pub async fn set_modification_protection(
+    a: &Actions,
+    p: &dyn ParamSource,
+) -> Result<Value, ModelError> {
+    let id = required(p, "LoadBalancerId")?.to_string();
+    required(p, "ModificationProtectionStatus")?;
+    let protection = protection_param(p)?;
+    a.write("SetLoadBalancerModificationProtection", move |s| {
+        s.set_modification_protection(&id, protection)
+    })
+    .await?;
+    Ok(json!({}))
+}
+
+/// ModifyLoadBalancerInternetSpec: `InternetChargeType` (the current one when absent) and,
+/// for pay-by-bandwidth, `Bandwidth`.
+pub async fn modify_internet_spec(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+    let id = required(p, "LoadBalancerId")?.to_string();
+    let charge =
+        one_of(p, "InternetChargeType", &["paybytraffic", "paybybandwidth"])?.map(str::to_string);
+    let bandwidth = int_in(p, "Bandwidth", 1..=5120i32)?;
+    a.write("ModifyLoadBalancerInternetSpec", move |s| {
+        let charge = match charge {
+            Some(c) => c,
+            None => s.load_balancer(&id)?.internet_charge_type.clone(),
+        };
+        s.set_internet_spec(&id, &charge, bandwidth)
+    })
+    .await?;
+    Ok(json!({ "OrderId": 0 }))
+}
+
+/// ModifyLoadBalancerPayType: `PayType` is recorded (nothing is billed here).
+pub async fn modify_pay_type(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+    let id = required(p, "LoadBalancerId")?.to_string();
+    required(p, "PayType")?;
+    let pay_type = one_of(p, "PayType", &["PayOnDemand", "PrePay"])?
+        .unwrap_or_default()
+        .to_string();
+    a.write("ModifyLoadBalancerPayType", move |s| {
+        s.set_pay_type(&id, &pay_type)
+    })
+    .await?;
+    Ok(json!({ "OrderId": 0 }))
 }

@@ -58,6 +58,9 @@ pub const ACTIONS: &[&str] = &[
     "SetLoadBalancerStatus",
     "SetLoadBalancerDeleteProtection",
     "ModifyLoadBalancerInstanceSpec",
+    "ModifyLoadBalancerInternetSpec",
+    "ModifyLoadBalancerPayType",
+    "SetLoadBalancerModificationProtection",
     "DescribeLoadBalancerDdosStatus",
     "CreateLoadBalancerTCPListener",
     "SetLoadBalancerTCPListenerAttribute",
@@ -189,6 +192,11 @@ impl Actions {
             "SetLoadBalancerName" => load_balancers::set_name(self, p).await,
             "SetLoadBalancerStatus" => load_balancers::set_status(self, p).await,
             "ModifyLoadBalancerInstanceSpec" => load_balancers::modify_spec(self, p).await,
+            "ModifyLoadBalancerInternetSpec" => load_balancers::modify_internet_spec(self, p).await,
+            "ModifyLoadBalancerPayType" => load_balancers::modify_pay_type(self, p).await,
+            "SetLoadBalancerModificationProtection" => {
+                load_balancers::set_modification_protection(self, p).await
+            }
             "DescribeLoadBalancerDdosStatus" => ddos::describe(self, p),
             "SetLoadBalancerDeleteProtection" => {
                 load_balancers::set_delete_protection(self, p).await

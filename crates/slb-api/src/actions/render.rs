@@ -70,7 +70,8 @@ pub fn load_balancer_summary(lb: &LoadBalancer) -> Value {
         "CreateTime": lb.create_time,
         "CreateTimeStamp": lb.create_time_stamp,
         "DeleteProtection": on_off_str(lb.delete_protection),
-        "ModificationProtectionStatus": "NonProtection",
+        "ModificationProtectionStatus": if lb.modification_protection.is_some() { "ConsoleProtection" } else { "NonProtection" },
+        "ModificationProtectionReason": lb.modification_protection.as_deref().unwrap_or(""),
         "Tags": tags(&lb.tags),
     })
 }

@@ -277,3 +277,138 @@ async fn server_groups_and_listeners() {
         .await;
     assert_eq!(listing["TotalCount"], 0);
 }
+
+/// (InternetChargeType, Bandwidth, PayType, ModificationProtectionStatus, …Reason) of `lb`.
+async fn billing(d: &Daemon, lb: &str) -> (String, i64, String, String, String) {
+    let v = d
+        .ok("DescribeLoadBalancerAttribute", &[("LoadBalancerId", lb)])
+        .await;
+    let text = |k: &str| v[k].as_str().unwrap().to_string();
+    (
+        text("InternetChargeType"),
+        v["Bandwidth"].as_i64().unwrap(),
+        text("PayType"),
+        text("ModificationProtectionStatus"),
+        text("ModificationProtectionReason"),
+    )
+}
+
+/// The internet spec, pay type and modification protection of an instance: changed,
+/// described, refused with Alibaba's errors, and kept across `kill -9`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_billing_and_protection_settings() {
+    let d = Daemon::start("127.61.94.0/29").await;
+    let lb = d
+        .ok(
+            "CreateLoadBalancer",
+            &[
+                ("InternetChargeType", "paybybandwidth"),
+                ("Bandwidth", "100"),
+                ("ModificationProtectionStatus", "ConsoleProtection"),
+                ("ModificationProtectionReason", "managed-by-terraform"),
+            ],
+        )
+        .await["LoadBalancerId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = |c: &str, bw: i64, pay: &str, st: &str, r: &str| {
+        (
+            c.to_string(),
+            bw,
+            pay.to_string(),
+            st.to_string(),
+            r.to_string(),
+        )
+    };
+    assert_eq!(
+        billing(&d, &lb).await,
+        b(
+            "paybybandwidth",
+            100,
+            "PayOnDemand",
+            "ConsoleProtection",
+            "managed-by-terraform"
+        )
+    );
+
+    // A listener limited to 60 Mbps: the instance cannot go below that.
+    d.ok(
+        "CreateLoadBalancerTCPListener",
+        &[
+            ("LoadBalancerId", &lb),
+            ("ListenerPort", "80"),
+            ("BackendServerPort", "80"),
+            ("Bandwidth", "60"),
+        ],
+    )
+    .await;
+    let revision = d.revision().await;
+    for (action, params, (status, code)) in [
+        (
+            "ModifyLoadBalancerInternetSpec",
+            vec![("LoadBalancerId", lb.as_str()), ("Bandwidth", "50")],
+            (400, "InvalidParameter"),
+        ),
+        (
+            "ModifyLoadBalancerInternetSpec",
+            vec![("LoadBalancerId", lb.as_str()), ("Bandwidth", "6000")],
+            (400, "InvalidParameter"),
+        ),
+        (
+            "ModifyLoadBalancerInternetSpec",
+            vec![("LoadBalancerId", "lb-missing"), ("Bandwidth", "10")],
+            (404, "InvalidLoadBalancerId.NotFound"),
+        ),
+        (
+            "ModifyLoadBalancerPayType",
+            vec![("LoadBalancerId", lb.as_str()), ("PayType", "Monthly")],
+            (400, "InvalidParameter"),
+        ),
+        (
+            "SetLoadBalancerModificationProtection",
+            vec![("LoadBalancerId", lb.as_str())],
+            (400, "MissingParameter"),
+        ),
+    ] {
+        let (s, c) = d.err(action, &params).await;
+        assert_eq!((s, c.as_str()), (status, code), "{action} {params:?}");
+    }
+    assert_eq!(d.revision().await, revision, "refusals wrote nothing");
+
+    d.ok(
+        "ModifyLoadBalancerInternetSpec",
+        &[("LoadBalancerId", &lb), ("Bandwidth", "60")],
+    )
+    .await;
+    d.ok(
+        "ModifyLoadBalancerPayType",
+        &[("LoadBalancerId", &lb), ("PayType", "PrePay")],
+    )
+    .await;
+    d.ok(
+        "SetLoadBalancerModificationProtection",
+        &[
+            ("LoadBalancerId", &lb),
+            ("ModificationProtectionStatus", "NonProtection"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        billing(&d, &lb).await,
+        b("paybybandwidth", 60, "PrePay", "NonProtection", "")
+    );
+    d.ok(
+        "ModifyLoadBalancerInternetSpec",
+        &[
+            ("LoadBalancerId", &lb),
+            ("InternetChargeType", "paybytraffic"),
+        ],
+    )
+    .await;
+    let d = d.kill9_and_restart().await;
+    assert_eq!(
+        billing(&d, &lb).await,
+        b("paybytraffic", -1, "PrePay", "NonProtection", "")
+    );
+}
