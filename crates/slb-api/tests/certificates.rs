@@ -266,6 +266,16 @@ async fn https_listener_and_domain_extensions() {
     let one = &listed["DomainExtensions"]["DomainExtension"][0];
     assert_eq!(one["Domain"], "*.example.com");
     assert_eq!(one["ServerCertificateId"], cert_id.as_str());
+    let attr = e
+        .ok(
+            "DescribeDomainExtensionAttribute",
+            &[("DomainExtensionId", &de)],
+        )
+        .await;
+    assert_eq!(attr["Domain"], "*.example.com");
+    assert_eq!(attr["ServerCertificateId"], cert_id.as_str());
+    assert_eq!(attr["LoadBalancerId"], lb.as_str());
+    assert_eq!(attr["ListenerPort"], 443);
     e.ok(
         "DeleteServerCertificate",
         &[("ServerCertificateId", &wild_id)],
@@ -276,6 +286,14 @@ async fn https_listener_and_domain_extensions() {
     assert_eq!(
         e.code("DeleteDomainExtension", &[("DomainExtensionId", &de)])
             .await,
+        "InvalidParameter.DomainExtensionId"
+    );
+    assert_eq!(
+        e.code(
+            "DescribeDomainExtensionAttribute",
+            &[("DomainExtensionId", &de)]
+        )
+        .await,
         "InvalidParameter.DomainExtensionId"
     );
 }

@@ -95,6 +95,10 @@ pub struct LoadBalancer {
     /// is `NonProtection`. Recorded and reported: OpenSLB has no console to protect from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modification_protection: Option<String>,
+    /// The `ClientToken` it was created with: a retried CreateLoadBalancer with the same
+    /// token answers with this instance instead of creating another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
 }
 
 impl LoadBalancer {
@@ -125,6 +129,7 @@ impl LoadBalancer {
             backend_servers: Vec::new(),
             tags: Vec::new(),
             modification_protection: None,
+            client_token: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Domain extension actions of HTTPS listeners: CreateDomainExtension,
-//! DeleteDomainExtension, DescribeDomainExtensions, SetDomainExtensionAttribute.
+//! DeleteDomainExtension, DescribeDomainExtensions, DescribeDomainExtensionAttribute,
+//! SetDomainExtensionAttribute.
 
 use serde_json::{json, Value};
 use slb_model::params::{int_in, optional, required, ParamSource};
@@ -73,4 +74,18 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
         .map(render)
         .collect();
     Ok(json!({ "DomainExtensions": { "DomainExtension": list } }))
+}
+
+/// One extension by id, with the listener it belongs to.
+pub fn describe_attribute(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+    let id = required(p, "DomainExtensionId")?;
+    let state = a.state();
+    let d = state.domain_extension(id)?;
+    Ok(json!({
+        "DomainExtensionId": d.id,
+        "Domain": d.domain,
+        "ServerCertificateId": d.server_certificate_id,
+        "LoadBalancerId": d.listener.load_balancer_id,
+        "ListenerPort": d.listener.port,
+    }))
 }

@@ -97,10 +97,19 @@ pub async fn create(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
             backend_servers: Vec::new(),
             tags: slb_model::tag::new_tags(p)?,
             modification_protection: protection_param(p)?,
+            client_token: text(p, "ClientToken", 64)?,
         };
     let pool = a.node.address_pool;
     let lb = a
         .write("CreateLoadBalancer", move |s| {
+            // A retry of a create that succeeded: the same instance, nothing new.
+            if let Some(done) = lb.client_token.as_ref().and_then(|t| {
+                s.load_balancers
+                    .values()
+                    .find(|o| o.client_token.as_ref() == Some(t))
+            }) {
+                return Ok(done.clone());
+            }
             if explicit.is_none() {
                 lb.address = s.free_address(pool.hosts()).ok_or_else(|| {
                     ModelError::new(

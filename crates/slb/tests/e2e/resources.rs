@@ -406,9 +406,17 @@ async fn instance_billing_and_protection_settings() {
         ],
     )
     .await;
+    // A create retried with its ClientToken answers with the instance it made.
+    let create = [("ClientToken", "retry-1"), ("LoadBalancerName", "once")];
+    let first = d.ok("CreateLoadBalancer", &create).await;
+    let again = d.ok("CreateLoadBalancer", &create).await;
+    assert_eq!(again, first);
     let d = d.kill9_and_restart().await;
     assert_eq!(
         billing(&d, &lb).await,
         b("paybytraffic", -1, "PrePay", "NonProtection", "")
     );
+    assert_eq!(d.ok("CreateLoadBalancer", &create).await, first);
+    let all = d.ok("DescribeLoadBalancers", &[]).await;
+    assert_eq!(all["TotalCount"], 2, "{all}");
 }
