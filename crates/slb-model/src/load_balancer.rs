@@ -163,7 +163,7 @@ impl State {
                 ));
             }
         }
-        let lb = self.load_balancers.get_mut(id).expect("found above");
+        let lb = self.load_balancer_mut(id)?;
         lb.internet_charge_type = charge.to_string();
         lb.bandwidth = bandwidth;
         Ok(())
@@ -171,11 +171,7 @@ impl State {
 
     /// ModifyLoadBalancerPayType: recorded (`PayOnDemand` or `PrePay`); nothing is billed.
     pub fn set_pay_type(&mut self, id: &str, pay_type: &str) -> Result<(), ModelError> {
-        self.load_balancer(id)?;
-        self.load_balancers
-            .get_mut(id)
-            .expect("found above")
-            .pay_type = pay_type.to_string();
+        self.load_balancer_mut(id)?.pay_type = pay_type.to_string();
         Ok(())
     }
 
@@ -185,11 +181,7 @@ impl State {
         id: &str,
         protection: Option<String>,
     ) -> Result<(), ModelError> {
-        self.load_balancer(id)?;
-        self.load_balancers
-            .get_mut(id)
-            .expect("found above")
-            .modification_protection = protection;
+        self.load_balancer_mut(id)?.modification_protection = protection;
         Ok(())
     }
 }

@@ -52,7 +52,7 @@ impl State {
             .ok_or_else(|| ModelError::load_balancer_not_found(id))
     }
 
-    fn load_balancer_mut(&mut self, id: &str) -> Result<&mut LoadBalancer, ModelError> {
+    pub(crate) fn load_balancer_mut(&mut self, id: &str) -> Result<&mut LoadBalancer, ModelError> {
         self.load_balancers
             .get_mut(id)
             .ok_or_else(|| ModelError::load_balancer_not_found(id))

@@ -22,6 +22,15 @@ fn entries(v: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// ListTagResources for one resource.
+async fn tags_of(d: &Daemon, kind: &str, id: &str) -> Value {
+    d.ok(
+        "ListTagResources",
+        &[("ResourceType", kind), ("ResourceId.1", id)],
+    )
+    .await
+}
+
 /// The ids DescribeLoadBalancers answers with for `filter`.
 async fn described(d: &Daemon, filter: &[(&str, &str)]) -> Vec<String> {
     let v = d.ok("DescribeLoadBalancers", filter).await;
@@ -89,12 +98,7 @@ async fn tags_are_set_filtered_listed_removed_and_kept() {
     );
 
     // ListTagResources by id, and by tag over the whole type.
-    let v = d
-        .ok(
-            "ListTagResources",
-            &[("ResourceType", "instance"), ("ResourceId.1", &web)],
-        )
-        .await;
+    let v = tags_of(&d, "instance", &web).await;
     assert_eq!(v["NextToken"], "");
     assert_eq!(
         entries(&v),
@@ -125,12 +129,7 @@ async fn tags_are_set_filtered_listed_removed_and_kept() {
         .as_str()
         .unwrap()
         .to_string();
-    let v = d
-        .ok(
-            "ListTagResources",
-            &[("ResourceType", "acl"), ("ResourceId.1", &acl)],
-        )
-        .await;
+    let v = tags_of(&d, "acl", &acl).await;
     assert_eq!(
         entries(&v),
         vec![(acl.clone(), "owner".into(), "it".into())]
@@ -336,12 +335,7 @@ async fn tags_are_set_filtered_listed_removed_and_kept() {
         ],
     )
     .await;
-    let v = d
-        .ok(
-            "ListTagResources",
-            &[("ResourceType", "instance"), ("ResourceId.1", &third)],
-        )
-        .await;
+    let v = tags_of(&d, "instance", &third).await;
     assert!(entries(&v).is_empty());
 
     // Durable: the same tags after kill -9.
@@ -358,12 +352,7 @@ async fn tags_are_set_filtered_listed_removed_and_kept() {
         39,
         "web's team and k1..k18, the fourth instance's 20"
     );
-    let v = d
-        .ok(
-            "ListTagResources",
-            &[("ResourceType", "acl"), ("ResourceId.1", &acl)],
-        )
-        .await;
+    let v = tags_of(&d, "acl", &acl).await;
     assert_eq!(entries(&v).len(), 1);
 }
 
@@ -461,11 +450,6 @@ async fn add_remove_and_describe_tags() {
         &[("LoadBalancerId", &one), ("Tags", r#"[{"TagKey":"a"}]"#)],
     )
     .await;
-    let v = d
-        .ok(
-            "ListTagResources",
-            &[("ResourceType", "instance"), ("ResourceId.1", &one)],
-        )
-        .await;
+    let v = tags_of(&d, "instance", &one).await;
     assert_eq!(entries(&v), vec![(one.clone(), "b".into(), "2".into())]);
 }
