@@ -37,11 +37,14 @@ async fn server_certificates_validated_described_renamed_deleted() {
                 ("ServerCertificate", &c),
                 ("PrivateKey", &k),
                 ("ServerCertificateName", "web"),
+                ("Tag.1.Key", "team"),
+                ("Tag.1.Value", "web"),
             ],
         )
         .await;
     let id = s(&up["ServerCertificateId"]);
     assert!(id.starts_with("cert-"));
+    assert_eq!(up["Tags"]["Tag"][0]["TagValue"], "web");
     assert_eq!(up["CommonName"], "www.example.com");
     assert_eq!(up["EncryptionAlgorithm"], "ECC");
     assert_eq!(up["EncryptionKeyLength"], 256);
@@ -60,6 +63,27 @@ async fn server_certificates_validated_described_renamed_deleted() {
         listed["ServerCertificates"]["ServerCertificate"][0]["ServerCertificateName"],
         "web"
     );
+    // Tagged at upload: filtered by tag, listed as a `certificate` resource.
+    fn by_tag(v: &str) -> [(&str, &str); 2] {
+        [("Tag.1.Key", "team"), ("Tag.1.Value", v)]
+    }
+    let found = e.ok("DescribeServerCertificates", &by_tag("web")).await;
+    assert_eq!(
+        found["ServerCertificates"]["ServerCertificate"][0]["ServerCertificateId"],
+        id.as_str()
+    );
+    let none = e.ok("DescribeServerCertificates", &by_tag("db")).await;
+    assert_eq!(
+        none["ServerCertificates"]["ServerCertificate"],
+        serde_json::json!([])
+    );
+    let tags = e
+        .ok(
+            "ListTagResources",
+            &[("ResourceType", "certificate"), ("ResourceId.1", &id)],
+        )
+        .await;
+    assert_eq!(tags["TagResources"]["TagResource"][0]["TagKey"], "team");
 
     e.ok(
         "SetServerCertificateName",
@@ -156,8 +180,34 @@ async fn ca_certificates_lifecycle() {
         listed["CACertificates"]["CACertificate"][0]["CACertificateName"],
         "root-2"
     );
+    // CA certificates are `certificate` resources too.
+    e.ok(
+        "TagResources",
+        &[
+            ("ResourceType", "certificate"),
+            ("ResourceId.1", &id),
+            ("Tag.1.Key", "pki"),
+        ],
+    )
+    .await;
+    let found = e
+        .ok("DescribeCACertificates", &[("Tag.1.Key", "pki")])
+        .await;
+    assert_eq!(
+        found["CACertificates"]["CACertificate"][0]["CACertificateId"],
+        id.as_str()
+    );
     e.ok("DeleteCACertificate", &[("CACertificateId", &id)])
         .await;
+    assert_eq!(
+        e.code(
+            "ListTagResources",
+            &[("ResourceType", "certificate"), ("ResourceId.1", &id)]
+        )
+        .await,
+        "InvalidResourceId.NotFound",
+        "tags go with their resource"
+    );
     assert_eq!(
         e.code("DescribeCACertificates", &[("CACertificateId", &id)])
             .await,
