@@ -1,6 +1,6 @@
-//! A node's connection to the key server: blocking calls (signing happens inside a rustls
-//! handshake, which cannot await), over a small pool of mutually authenticated TLS
-//! connections, failing fast while the key server is unreachable.
+//! A node's connections to its key servers: blocking calls (signing happens inside a
+//! rustls handshake, which cannot await), over a small pool of mutually authenticated TLS
+//! connections per key server, failing fast past one while it is unreachable.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -54,51 +54,66 @@ pub struct KeyServerStats {
     pub sign_nanos: AtomicU64,
 }
 
-/// A node's client of one key server.
+/// A node's client of its key servers: every key is stored on each of them, and a
+/// signature comes from the first that can give it, so any one key server keeps every
+/// TLS handshake going while the others are down.
 pub struct KeyServerClient {
+    endpoints: Vec<Endpoint>,
+    /// The addresses as configured (`a:1,b:2`), for logs and metrics.
+    addrs: String,
+    keys: Mutex<HashMap<(String, KeyKind), Arc<dyn SigningKey>>>,
+    pub stats: KeyServerStats,
+}
+
+/// One key server: its address, a pool of idle connections, and whether it is down.
+struct Endpoint {
     addr: String,
     server_name: ServerName<'static>,
     tls: Arc<ClientConfig>,
     idle: Mutex<Vec<Conn>>,
     down_until: Mutex<Option<Instant>>,
     reachable: AtomicBool,
-    keys: Mutex<HashMap<(String, KeyKind), Arc<dyn SigningKey>>>,
-    pub stats: KeyServerStats,
 }
 
 impl std::fmt::Debug for KeyServerClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyServerClient")
-            .field("addr", &self.addr)
+            .field("addrs", &self.addrs)
             .finish()
     }
 }
 
 impl KeyServerClient {
-    /// A client of the key server at `addr` (`host:port`); the key server's certificate
-    /// must name `host`.
-    pub fn new(addr: &str, tls: Arc<ClientConfig>) -> Result<Arc<Self>, KeyServerError> {
-        let host = addr
-            .rsplit_once(':')
-            .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
-            .ok_or_else(|| KeyServerError::Unreachable(addr.into(), "expected host:port".into()))?;
-        let server_name = ServerName::try_from(host.to_string())
-            .map_err(|e| KeyServerError::Unreachable(addr.into(), e.to_string()))?;
+    /// A client of the key servers at `addrs` (`host:port`, several separated by commas);
+    /// each key server's certificate must name its `host`.
+    pub fn new(addrs: &str, tls: Arc<ClientConfig>) -> Result<Arc<Self>, KeyServerError> {
+        let endpoints = addrs
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| Endpoint::new(a, tls.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if endpoints.is_empty() {
+            return Err(KeyServerError::Unreachable(
+                addrs.into(),
+                "expected host:port".into(),
+            ));
+        }
         Ok(Arc::new(KeyServerClient {
-            addr: addr.to_string(),
-            server_name,
-            tls,
-            idle: Mutex::new(Vec::new()),
-            down_until: Mutex::new(None),
-            reachable: AtomicBool::new(true),
+            addrs: endpoints
+                .iter()
+                .map(|e| e.addr.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            endpoints,
             keys: Mutex::new(HashMap::new()),
             stats: KeyServerStats::default(),
         }))
     }
 
-    /// The key server's address, as configured.
+    /// The key servers' addresses, as configured.
     pub fn addr(&self) -> &str {
-        &self.addr
+        &self.addrs
     }
 
     /// A signing key for certificate `id` whose signatures the key server computes. The
@@ -116,19 +131,107 @@ impl KeyServerClient {
             .clone()
     }
 
-    /// Whether a signature can be requested now: the key server is not known to be down
-    /// and a live connection to it is idle (dead pooled connections are dropped, one new
+    /// Whether a signature can be requested now: some key server is not known to be down
+    /// and has a live idle connection (dead pooled connections are dropped, one new
     /// connection is made if needed). Cheap when a pooled connection is alive: one
     /// non-blocking peek per idle connection. Blocking otherwise (a connection attempt).
     pub fn ready(&self) -> bool {
-        let ready = self.check_ready();
+        let ready = self.endpoints.iter().any(Endpoint::ready);
         if !ready {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
         }
         ready
     }
 
-    fn check_ready(&self) -> bool {
+    /// Hands key `id` to every key server; each has stored it durably when this returns
+    /// `Ok`. One that cannot take it fails the call (the key would be missing there).
+    pub fn put(&self, id: &str, pem: &str) -> Result<(), KeyServerError> {
+        let request = Request::Put {
+            id: id.into(),
+            pem: pem.into(),
+        };
+        for e in &self.endpoints {
+            e.expect_ok(&request)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every key server forget key `id` (each is asked even if another fails; the
+    /// first failure is returned).
+    pub fn delete(&self, id: &str) -> Result<(), KeyServerError> {
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(k, _), _| k != id);
+        let request = Request::Delete { id: id.into() };
+        let mut first = Ok(());
+        for e in &self.endpoints {
+            if let Err(err) = e.expect_ok(&request) {
+                first = first.and(Err(err));
+            }
+        }
+        first
+    }
+
+    /// `message` signed with key `id` by the first key server that answers with it (one
+    /// that is down, fails, or lacks the key passes to the next).
+    pub fn sign(
+        &self,
+        id: &str,
+        scheme: SignatureScheme,
+        message: &[u8],
+    ) -> Result<Vec<u8>, KeyServerError> {
+        let start = Instant::now();
+        let request = Request::Sign {
+            id: id.into(),
+            scheme,
+            message: message.to_vec(),
+        };
+        let mut r = Err(KeyServerError::Unreachable(
+            self.addrs.clone(),
+            "no key server".into(),
+        ));
+        for e in &self.endpoints {
+            r = e.expect_ok(&request);
+            if r.is_ok() {
+                break;
+            }
+        }
+        match &r {
+            Ok(_) => {
+                self.stats.signatures.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .sign_nanos
+                    .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(key = id, error = %e, "remote signature failed");
+            }
+        }
+        r
+    }
+}
+
+impl Endpoint {
+    fn new(addr: &str, tls: Arc<ClientConfig>) -> Result<Self, KeyServerError> {
+        let host = addr
+            .rsplit_once(':')
+            .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+            .ok_or_else(|| KeyServerError::Unreachable(addr.into(), "expected host:port".into()))?;
+        let server_name = ServerName::try_from(host.to_string())
+            .map_err(|e| KeyServerError::Unreachable(addr.into(), e.to_string()))?;
+        Ok(Endpoint {
+            addr: addr.to_string(),
+            server_name,
+            tls,
+            idle: Mutex::new(Vec::new()),
+            down_until: Mutex::new(None),
+            reachable: AtomicBool::new(true),
+        })
+    }
+
+    fn ready(&self) -> bool {
         if self.failing_fast() {
             return false;
         }
@@ -153,52 +256,6 @@ impl KeyServerClient {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some_and(|until| Instant::now() < until)
-    }
-
-    /// Hands key `id` to the key server, which has stored it durably when this returns.
-    pub fn put(&self, id: &str, pem: &str) -> Result<(), KeyServerError> {
-        self.expect_ok(&Request::Put {
-            id: id.into(),
-            pem: pem.into(),
-        })
-        .map(drop)
-    }
-
-    /// Makes the key server forget key `id`.
-    pub fn delete(&self, id: &str) -> Result<(), KeyServerError> {
-        self.keys
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(k, _), _| k != id);
-        self.expect_ok(&Request::Delete { id: id.into() }).map(drop)
-    }
-
-    /// `message` signed with key `id` by the key server.
-    pub fn sign(
-        &self,
-        id: &str,
-        scheme: SignatureScheme,
-        message: &[u8],
-    ) -> Result<Vec<u8>, KeyServerError> {
-        let start = Instant::now();
-        let r = self.expect_ok(&Request::Sign {
-            id: id.into(),
-            scheme,
-            message: message.to_vec(),
-        });
-        match &r {
-            Ok(_) => {
-                self.stats.signatures.fetch_add(1, Ordering::Relaxed);
-                self.stats
-                    .sign_nanos
-                    .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            }
-            Err(e) => {
-                self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(key = id, error = %e, "remote signature failed");
-            }
-        }
-        r
     }
 
     fn expect_ok(&self, request: &Request) -> Result<Vec<u8>, KeyServerError> {
@@ -253,7 +310,7 @@ impl KeyServerClient {
             }
             Err(e) => {
                 if self.reachable.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(keyserver = %self.addr, error = %e, "key server unreachable: TLS handshakes that need a signature fail until it is back");
+                    tracing::warn!(keyserver = %self.addr, error = %e, "key server unreachable: signatures go to the other key servers, if any, until it is back");
                 }
                 *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some(Instant::now() + RETRY_AFTER);

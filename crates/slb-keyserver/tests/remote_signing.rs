@@ -240,3 +240,68 @@ fn handshakes_sign_remotely_and_fail_cleanly_without_the_key_server() {
     let err = handshake(server, client_trusting(&ec.0, true)).unwrap_err();
     assert!(err.contains("alert"), "{err}");
 }
+
+/// Two key servers with one CA: every key is stored on both, a handshake is signed by
+/// whichever answers (the first one down, or lacking the key, passes to the second), and
+/// an upload needs both.
+#[test]
+fn a_second_key_server_signs_while_the_first_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki_dir = dir.path().join("pki");
+    pki::generate(&pki_dir, &["127.0.0.1".into()]).unwrap();
+    let first = start(&pki_dir, &dir.path().join("keys-1.redb"));
+    let second = start(&pki_dir, &dir.path().join("keys-2.redb"));
+    let tls = pki::client_config(&pki_dir).unwrap();
+    let both = format!("{},{}", first.addr, second.addr);
+    let client = KeyServerClient::new(&both, tls.clone()).unwrap();
+    assert_eq!(client.addr(), both);
+
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["rsa.test".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (chain, pem) = (cert.pem(), key.serialize_pem());
+    client.put("cert-ha", &pem).unwrap();
+    // Each key server has it on its own.
+    for ks in [&first, &second] {
+        let alone = KeyServerClient::new(&ks.addr.to_string(), tls.clone()).unwrap();
+        assert!(alone
+            .sign(
+                "cert-ha",
+                rustls::SignatureScheme::ECDSA_NISTP256_SHA256,
+                b"m"
+            )
+            .is_ok());
+    }
+    // A key only the second has (it was down when the first got it, say) is still signed.
+    let only_second = KeyServerClient::new(&second.addr.to_string(), tls.clone()).unwrap();
+    only_second.put("cert-late", &pem).unwrap();
+    assert!(client
+        .sign(
+            "cert-late",
+            rustls::SignatureScheme::ECDSA_NISTP256_SHA256,
+            b"m"
+        )
+        .is_ok());
+
+    // The first stops: handshakes go on through the second.
+    first.stop.send(true).unwrap();
+    first.thread.join().unwrap();
+    let server = slb_tls::server_config(&remote_settings(&client, "cert-ha", &chain)).unwrap();
+    for tls13 in [false, true] {
+        handshake(server.clone(), client_trusting(&chain, tls13))
+            .unwrap_or_else(|e| panic!("tls13={tls13}: {e}"));
+    }
+    // An upload now fails: the first key server would miss the key.
+    assert!(matches!(
+        client.put("cert-new", &pem),
+        Err(KeyServerError::Unreachable(..) | KeyServerError::Io(_))
+    ));
+
+    // Both gone: the handshake is refused with an alert.
+    second.stop.send(true).unwrap();
+    second.thread.join().unwrap();
+    let err = handshake(server, client_trusting(&chain, true)).unwrap_err();
+    assert!(err.contains("alert"), "{err}");
+}

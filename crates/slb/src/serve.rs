@@ -42,9 +42,10 @@ pub struct ServeArgs {
     /// moved less (docs/performance.md, TCP rows).
     #[arg(long)]
     pub tcp_splice: bool,
-    /// Key server (`host:port`) holding the private keys: uploaded keys go there and every
-    /// handshake's signature is computed there. Without it, keys stay in this node's state
-    /// and handshakes sign in-process (the single-node default).
+    /// Key server (`host:port`, or several separated by commas) holding the private keys:
+    /// uploaded keys go to every one of them and each handshake's signature is computed by
+    /// the first that answers. Without it, keys stay in this node's state and handshakes
+    /// sign in-process (the single-node default).
     #[arg(long, conflicts_with = "keyserver_listen")]
     pub keyserver: Option<String>,
     /// Directory with `ca.crt`, `node.crt` and `node.key` (from `slb keyserver pki`, or the

@@ -20,10 +20,15 @@ struct KeyServer {
 
 impl KeyServer {
     async fn start(data: &Path, listen: &str) -> KeyServer {
+        Self::start_with(data, listen, &[]).await
+    }
+
+    async fn start_with(data: &Path, listen: &str, extra: &[&str]) -> KeyServer {
         let _ = std::fs::remove_file(data.join("keyserver.addr"));
         let child = Command::new(env!("CARGO_BIN_EXE_slb"))
             .args(["keyserver", "--listen", listen, "--data-dir"])
             .arg(data)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -149,6 +154,64 @@ async fn handshakes_sign_on_the_key_server_and_survive_its_outage() {
         "handshakes recover once the key server is back"
     );
     upload(&d, &other).await;
+}
+
+/// Two key servers with one CA (`slb keyserver pki`): uploads store the key on both, and
+/// handshakes go on through the second while the first is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_key_server_takes_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki_dir = dir.path().join("pki");
+    let made = Command::new(env!("CARGO_BIN_EXE_slb"))
+        .args(["keyserver", "pki", "--name", "127.0.0.1", "--dir"])
+        .arg(&pki_dir)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let pki = pki_dir.to_str().unwrap();
+    let (one_dir, two_dir) = (dir.path().join("one"), dir.path().join("two"));
+    let mut one = KeyServer::start_with(&one_dir, "127.0.0.1:0", &["--tls-dir", pki]).await;
+    let mut two = KeyServer::start_with(&two_dir, "127.0.0.1:0", &["--tls-dir", pki]).await;
+    let both = format!("{},{}", one.addr, two.addr);
+    let d = Daemon::start_with(
+        "127.61.95.0/24",
+        &["--keyserver", &both, "--keyserver-tls-dir", pki],
+    )
+    .await;
+
+    let cert = self_signed("secure.test");
+    let cert_id = upload(&d, &cert).await;
+    for ks in [&one_dir, &two_dir] {
+        assert!(file_contains(&ks.join("keys.redb"), &key_body(&cert.1)[0]));
+    }
+    let ip = https_listener(&d, &cert_id, "ha").await;
+    let out = https_get(ip, 8443, &cert.2)
+        .await
+        .expect("TLS through the first");
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+
+    one.kill();
+    for _ in 0..3 {
+        let out = https_get(ip, 8443, &cert.2)
+            .await
+            .expect("TLS through the second");
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    }
+    let other = self_signed("other.test");
+    let (status, code) = d
+        .err(
+            "UploadServerCertificate",
+            &[("ServerCertificate", &other.0), ("PrivateKey", &other.1)],
+        )
+        .await;
+    assert_eq!((status, code.as_str()), (503, "ServiceUnavailable"));
+
+    two.kill();
+    let err = https_get(ip, 8443, &cert.2)
+        .await
+        .expect_err("no signature without any key server");
+    assert!(err.to_string().contains("alert"), "{err}");
 }
 
 async fn https_listener(d: &Daemon, cert_id: &str, name: &str) -> std::net::IpAddr {
