@@ -22,6 +22,7 @@ pub mod rule_settings;
 pub mod state;
 pub mod tag;
 pub mod vserver_group;
+pub mod white_list;
 
 pub use acl::{Acl, AclEntry};
 pub use backend::{BackendServer, ServerType};

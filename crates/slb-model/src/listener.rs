@@ -137,6 +137,13 @@ pub struct Listener {
     /// Labels (TagResources); absent in rows stored before tags, and when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<crate::Tag>,
+    /// The older per-listener whitelist is on (`white_list.rs`): only `white_list` may
+    /// connect. Absent while off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub white_list_on: bool,
+    /// The older per-listener whitelist's blocks; absent while empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub white_list: Vec<ipnet::IpNet>,
 }
 
 impl Listener {
@@ -164,6 +171,8 @@ impl Listener {
             http: None,
             https: None,
             tags: Vec::new(),
+            white_list_on: false,
+            white_list: Vec::new(),
         }
     }
 

@@ -221,6 +221,9 @@ impl State {
 
     fn check_listener(&self, l: &Listener) -> Result<(), ModelError> {
         self.check_bandwidth(l)?;
+        if l.acl_status && l.white_list_on {
+            return Err(crate::white_list::conflict());
+        }
         if let Some(id) = &l.acl_id {
             self.acl(id)?;
         }

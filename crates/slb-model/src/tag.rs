@@ -1,8 +1,8 @@
 //! Tags: key/value labels on instances, listeners, server groups, certificates and
-//! access-control lists, so that
-//! tools which label what they create (Terraform, the console's tag filters) can find it
-//! again. TagResources, UntagResources and ListTagResources manage them; create actions
-//! take `Tag.N` and describe actions filter by it.
+//! access-control lists, so that tools which label what they create (Terraform, the
+//! console's tag filters) can find it again. TagResources, UntagResources and
+//! ListTagResources (and the older AddTags, RemoveTags, DescribeTags) manage them; create
+//! actions take `Tag.N` and describe actions filter by it.
 
 use serde::{Deserialize, Serialize};
 

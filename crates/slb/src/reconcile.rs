@@ -356,9 +356,16 @@ fn caps(state: &State, l: &Listener, defaults: InstanceCaps) -> Option<InstanceC
     (caps != InstanceCaps::default()).then_some(caps)
 }
 
-/// The listener's access control when on. A list that is gone (the model prevents it)
-/// denies nobody and allows nobody: whitelist with no entries.
+/// The listener's access control when on: its access-control list, or its older
+/// whitelist (never both; the model refuses that). A list that is gone (the model
+/// prevents it) denies nobody and allows nobody: whitelist with no entries.
 fn acl_spec(state: &State, l: &Listener) -> Option<AclSpec> {
+    if l.white_list_on {
+        return Some(AclSpec {
+            whitelist: true,
+            matcher: Arc::new(slb_core::AclMatcher::new(&l.white_list)),
+        });
+    }
     if !l.acl_status {
         return None;
     }

@@ -5,15 +5,11 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use slb_model::params::{int_in, on_off, optional, required, ParamSource};
+use slb_model::params::{on_off, optional, required, ParamSource};
 use slb_model::{rule_order, Listener, ModelError, Protocol, Rule};
 
+use super::listeners::port;
 use super::{render, Actions};
-
-fn port(p: &dyn ParamSource) -> Result<u16, ModelError> {
-    required(p, "ListenerPort")?;
-    Ok(int_in(p, "ListenerPort", 1..=65535u16)?.unwrap_or_default())
-}
 
 /// The write actions' names per protocol.
 fn action_names(proto: Protocol) -> (&'static str, &'static str) {

@@ -8,12 +8,14 @@ use slb_model::{Listener, ListenerKey, ModelError, Protocol};
 
 use super::{render, Actions};
 
-fn port(p: &dyn ParamSource) -> Result<u16, ModelError> {
+/// The required `ListenerPort`.
+pub(super) fn port(p: &dyn ParamSource) -> Result<u16, ModelError> {
     required(p, "ListenerPort")?;
     Ok(int_in(p, "ListenerPort", 1..=65535u16)?.unwrap_or_default())
 }
 
-fn protocol(p: &dyn ParamSource) -> Result<Option<Protocol>, ModelError> {
+/// The optional `ListenerProtocol` (needed where TCP and UDP listeners share a port).
+pub(super) fn protocol(p: &dyn ParamSource) -> Result<Option<Protocol>, ModelError> {
     match optional(p, "ListenerProtocol") {
         None => Ok(None),
         Some(v) => Protocol::parse(v).map(Some).ok_or_else(|| {

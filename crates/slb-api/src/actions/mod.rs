@@ -20,6 +20,7 @@ mod render;
 mod rules;
 mod tags;
 mod vserver_groups;
+mod white_list;
 
 use std::sync::Arc;
 
@@ -102,6 +103,10 @@ pub const ACTIONS: &[&str] = &[
     "SetAccessControlListAttribute",
     "AddAccessControlListEntry",
     "RemoveAccessControlListEntry",
+    "SetListenerAccessControlStatus",
+    "AddListenerWhiteListItem",
+    "RemoveListenerWhiteListItem",
+    "DescribeListenerAccessControlAttribute",
     "CreateMasterSlaveServerGroup",
     "DeleteMasterSlaveServerGroup",
     "DescribeMasterSlaveServerGroups",
@@ -257,6 +262,10 @@ impl Actions {
             "SetAccessControlListAttribute" => acls::set_name(self, p).await,
             "AddAccessControlListEntry" => acls::add_entries(self, p).await,
             "RemoveAccessControlListEntry" => acls::remove_entries(self, p).await,
+            "SetListenerAccessControlStatus" => white_list::set_status(self, p).await,
+            "AddListenerWhiteListItem" => white_list::add_items(self, p).await,
+            "RemoveListenerWhiteListItem" => white_list::remove_items(self, p).await,
+            "DescribeListenerAccessControlAttribute" => white_list::describe(self, p),
             "CreateMasterSlaveServerGroup" => master_slave_groups::create(self, p).await,
             "DeleteMasterSlaveServerGroup" => master_slave_groups::delete(self, p).await,
             "DescribeMasterSlaveServerGroups" => master_slave_groups::describe(self, p),
