@@ -45,6 +45,9 @@ pub struct ServerCertificate {
     /// Labels (TagResources); absent in rows stored before tags, and when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<crate::Tag>,
+    /// The resource group (MoveResourceGroup); absent while none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_group_id: String,
 }
 
 /// A CA certificate that client certificates are verified against (mutual TLS).
@@ -60,6 +63,9 @@ pub struct CaCertificate {
     /// Labels (TagResources); absent in rows stored before tags, and when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<crate::Tag>,
+    /// The resource group (MoveResourceGroup); absent while none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_group_id: String,
 }
 
 /// A certificate name: up to 80 letters, digits and `-/._`, starting with a letter or
@@ -216,6 +222,7 @@ mod tests {
             chain_pem: "chain".into(),
             private_key_pem: "key".into(),
             tags: Vec::new(),
+            resource_group_id: String::new(),
         }
     }
 
@@ -265,6 +272,7 @@ mod tests {
             created_ms: 0,
             pem: "pem".into(),
             tags: Vec::new(),
+            resource_group_id: String::new(),
         })
         .unwrap();
         s.set_ca_certificate_name("cacert-1", "root-2").unwrap();

@@ -17,6 +17,7 @@ pub mod listener;
 pub mod load_balancer;
 pub mod master_slave_group;
 pub mod params;
+pub mod resource_group;
 pub mod rule;
 pub mod rule_settings;
 pub mod state;

@@ -99,6 +99,11 @@ pub struct LoadBalancer {
     /// token answers with this instance instead of creating another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_token: Option<String>,
+    /// Billed by capacity units (`PayByCLCU`) rather than a `LoadBalancerSpec`
+    /// (`PayBySpec`, the default): such an instance has no spec, so the node's default
+    /// capacity applies. Absent while `PayBySpec`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pay_by_clcu: bool,
 }
 
 impl LoadBalancer {
@@ -130,6 +135,7 @@ impl LoadBalancer {
             tags: Vec::new(),
             modification_protection: None,
             client_token: None,
+            pay_by_clcu: false,
         }
     }
 }
@@ -166,6 +172,29 @@ impl State {
         let lb = self.load_balancer_mut(id)?;
         lb.internet_charge_type = charge.to_string();
         lb.bandwidth = bandwidth;
+        Ok(())
+    }
+
+    /// ModifyLoadBalancerInstanceChargeType: to `PayByCLCU` (the spec is dropped and the
+    /// node's default capacity applies; internet traffic is then paid by traffic), or to
+    /// `PayBySpec` with `spec`.
+    pub fn set_instance_charge_type(
+        &mut self,
+        id: &str,
+        pay_by_clcu: bool,
+        spec: Option<String>,
+    ) -> Result<(), ModelError> {
+        let lb = self.load_balancer_mut(id)?;
+        if pay_by_clcu {
+            lb.pay_by_clcu = true;
+            lb.spec.clear();
+            lb.internet_charge_type = "paybytraffic".into();
+            lb.bandwidth = -1;
+            return Ok(());
+        }
+        let spec = spec.ok_or_else(|| crate::params::missing("LoadBalancerSpec"))?;
+        lb.pay_by_clcu = false;
+        lb.spec = spec;
         Ok(())
     }
 

@@ -131,10 +131,18 @@ impl State {
         Ok(())
     }
 
-    /// Renames an instance.
-    /// Changes an instance's `LoadBalancerSpec` (and so its capacity).
+    /// Changes an instance's `LoadBalancerSpec` (and so its capacity); an instance billed
+    /// by capacity units has none.
     pub fn set_load_balancer_spec(&mut self, id: &str, spec: String) -> Result<(), ModelError> {
-        self.load_balancer_mut(id)?.spec = spec;
+        let lb = self.load_balancer_mut(id)?;
+        if lb.pay_by_clcu {
+            return Err(ModelError::new(
+                400,
+                "OperationFailed.InstanceChargeType",
+                format!("The instance \"{id}\" is billed by capacity units (PayByCLCU) and has no LoadBalancerSpec."),
+            ));
+        }
+        lb.spec = spec;
         Ok(())
     }
 

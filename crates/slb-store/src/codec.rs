@@ -170,6 +170,7 @@ mod tests {
                 key: "team".into(),
                 value: "web".into(),
             }],
+            resource_group_id: String::new(),
         })
         .unwrap();
         let (master, slave) = slb_model::MasterSlaveServerGroup::parse_servers(

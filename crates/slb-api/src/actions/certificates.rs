@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use slb_model::params::{optional, required, ParamSource};
+use slb_model::params::{optional, required, text, ParamSource};
 use slb_model::{CaCertificate, CertSummary, ModelError, ServerCertificate};
 use slb_tls::{CertError, CertInfo};
 
@@ -71,7 +71,7 @@ fn render_server(c: &ServerCertificate) -> Value {
         "IsAliCloudCertificate": 0,
         "AliCloudCertificateId": "",
         "AliCloudCertificateName": "",
-        "ResourceGroupId": "",
+        "ResourceGroupId": c.resource_group_id,
         "Tags": super::render::tags(&c.tags),
     });
     time_fields(&mut v, "Expire", c.summary.not_after * 1000);
@@ -88,7 +88,7 @@ fn render_ca(c: &CaCertificate) -> Value {
         "EncryptionAlgorithm": c.summary.key_algorithm,
         "EncryptionKeyLength": c.summary.key_bits,
         "RegionId": c.region_id,
-        "ResourceGroupId": "",
+        "ResourceGroupId": c.resource_group_id,
         "Tags": super::render::tags(&c.tags),
     });
     time_fields(&mut v, "Expire", c.summary.not_after * 1000);
@@ -134,6 +134,7 @@ pub async fn upload_server(a: &Actions, p: &dyn ParamSource) -> Result<Value, Mo
         chain_pem: chain,
         private_key_pem: key,
         tags,
+        resource_group_id: text(p, "ResourceGroupId", 64)?.unwrap_or_default(),
     };
     let rendered = render_server(&cert);
     a.write("UploadServerCertificate", move |s| {
@@ -200,6 +201,7 @@ pub async fn upload_ca(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelE
         created_ms: now.timestamp_millis(),
         pem,
         tags: slb_model::tag::new_tags(p)?,
+        resource_group_id: text(p, "ResourceGroupId", 64)?.unwrap_or_default(),
     };
     let rendered = render_ca(&cert);
     a.write("UploadCACertificate", move |s| s.add_ca_certificate(cert))

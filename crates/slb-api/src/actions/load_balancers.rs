@@ -61,6 +61,8 @@ pub async fn create(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
         .unwrap_or("paybytraffic");
     let vpc_id = text(p, "VpcId", 64)?.unwrap_or_default();
     let vswitch_id = text(p, "VSwitchId", 64)?.unwrap_or_default();
+    let by_clcu =
+        one_of(p, "InstanceChargeType", &["PayBySpec", "PayByCLCU"])? == Some("PayByCLCU");
     let now = chrono::Utc::now();
     let id = new_id("lb");
     let name = text(p, "LoadBalancerName", 80)?
@@ -80,7 +82,11 @@ pub async fn create(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
             vpc_id,
             vswitch_id,
             status: LoadBalancerStatus::Active,
-            spec: one_of(p, "LoadBalancerSpec", SPECS)?.unwrap_or("").into(),
+            spec: if by_clcu {
+                String::new()
+            } else {
+                one_of(p, "LoadBalancerSpec", SPECS)?.unwrap_or("").into()
+            },
             bandwidth: int_in(p, "Bandwidth", 1..=5120i32)?
                 .unwrap_or(if charge == "paybybandwidth" { 1 } else { -1 }),
             internet_charge_type: charge.into(),
@@ -98,6 +104,7 @@ pub async fn create(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
             tags: slb_model::tag::new_tags(p)?,
             modification_protection: protection_param(p)?,
             client_token: text(p, "ClientToken", 64)?,
+            pay_by_clcu: by_clcu,
         };
     let pool = a.node.address_pool;
     let lb = a
@@ -353,4 +360,36 @@ pub async fn modify_pay_type(a: &Actions, p: &dyn ParamSource) -> Result<Value, 
     })
     .await?;
     Ok(json!({ "OrderId": 0 }))
+}
+
+/// ModifyLoadBalancerInstanceChargeType: `PayByCLCU` (the spec goes, the node's default
+/// capacity applies) or `PayBySpec` with a `LoadBalancerSpec`.
+pub async fn modify_instance_charge_type(
+    a: &Actions,
+    p: &dyn ParamSource,
+) -> Result<Value, ModelError> {
+    let id = required(p, "LoadBalancerId")?.to_string();
+    required(p, "InstanceChargeType")?;
+    let by_clcu =
+        one_of(p, "InstanceChargeType", &["PayBySpec", "PayByCLCU"])? == Some("PayByCLCU");
+    let spec = one_of(p, "LoadBalancerSpec", SPECS)?.map(str::to_string);
+    a.write("ModifyLoadBalancerInstanceChargeType", move |s| {
+        s.set_instance_charge_type(&id, by_clcu, spec)
+    })
+    .await?;
+    Ok(json!({ "OrderId": 0 }))
+}
+
+/// MoveResourceGroup: an instance's, certificate's or access-control list's
+/// `ResourceGroupId`.
+pub async fn move_resource_group(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
+    let kind = slb_model::resource_group::Movable::from_params(p)?;
+    let id = required(p, "ResourceId")?.to_string();
+    let group = text(p, "NewResourceGroupId", 64)?
+        .ok_or_else(|| slb_model::params::missing("NewResourceGroupId"))?;
+    a.write("MoveResourceGroup", move |s| {
+        s.move_resource_group(kind, &id, &group)
+    })
+    .await?;
+    Ok(json!({}))
 }

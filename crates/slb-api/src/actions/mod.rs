@@ -62,6 +62,9 @@ pub const ACTIONS: &[&str] = &[
     "ModifyLoadBalancerInternetSpec",
     "ModifyLoadBalancerPayType",
     "SetLoadBalancerModificationProtection",
+    "ModifyLoadBalancerInstanceChargeType",
+    "MoveResourceGroup",
+    "DescribeAvailableResource",
     "DescribeLoadBalancerDdosStatus",
     "CreateLoadBalancerTCPListener",
     "SetLoadBalancerTCPListenerAttribute",
@@ -191,6 +194,7 @@ impl Actions {
         let result = match action {
             "DescribeRegions" => regions::describe_regions(self),
             "DescribeZones" => regions::describe_zones(self),
+            "DescribeAvailableResource" => regions::describe_available_resource(self, p),
             "CreateLoadBalancer" => load_balancers::create(self, p).await,
             "DeleteLoadBalancer" => load_balancers::delete(self, p).await,
             "DescribeLoadBalancers" => load_balancers::describe(self, p),
@@ -203,6 +207,10 @@ impl Actions {
             "SetLoadBalancerModificationProtection" => {
                 load_balancers::set_modification_protection(self, p).await
             }
+            "ModifyLoadBalancerInstanceChargeType" => {
+                load_balancers::modify_instance_charge_type(self, p).await
+            }
+            "MoveResourceGroup" => load_balancers::move_resource_group(self, p).await,
             "DescribeLoadBalancerDdosStatus" => ddos::describe(self, p),
             "SetLoadBalancerDeleteProtection" => {
                 load_balancers::set_delete_protection(self, p).await

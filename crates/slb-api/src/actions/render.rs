@@ -66,6 +66,7 @@ pub fn load_balancer_summary(lb: &LoadBalancer) -> Value {
         "InternetChargeType": lb.internet_charge_type,
         "InternetChargeTypeAlias": lb.internet_charge_type,
         "PayType": lb.pay_type,
+        "InstanceChargeType": if lb.pay_by_clcu { "PayByCLCU" } else { "PayBySpec" },
         "ResourceGroupId": lb.resource_group_id,
         "CreateTime": lb.create_time,
         "CreateTimeStamp": lb.create_time_stamp,

@@ -420,3 +420,136 @@ async fn instance_billing_and_protection_settings() {
     let all = d.ok("DescribeLoadBalancers", &[]).await;
     assert_eq!(all["TotalCount"], 2, "{all}");
 }
+
+/// Billing by capacity units, resource groups and the resources zones offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charge_type_resource_groups_and_available_resources() {
+    let d = Daemon::start("127.61.97.0/29").await;
+    let lb = d
+        .ok(
+            "CreateLoadBalancer",
+            &[("LoadBalancerSpec", "slb.s2.small")],
+        )
+        .await["LoadBalancerId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let attr = |v: serde_json::Value| {
+        (
+            v["InstanceChargeType"].as_str().unwrap().to_string(),
+            v["LoadBalancerSpec"].as_str().unwrap().to_string(),
+            v["ResourceGroupId"].as_str().unwrap().to_string(),
+        )
+    };
+    let id = [("LoadBalancerId", lb.as_str())];
+    let describe = || d.ok("DescribeLoadBalancerAttribute", &id);
+    assert_eq!(
+        attr(describe().await),
+        ("PayBySpec".into(), "slb.s2.small".into(), String::new())
+    );
+
+    d.ok(
+        "ModifyLoadBalancerInstanceChargeType",
+        &[("LoadBalancerId", &lb), ("InstanceChargeType", "PayByCLCU")],
+    )
+    .await;
+    assert_eq!(
+        attr(describe().await),
+        ("PayByCLCU".into(), String::new(), String::new())
+    );
+    let (_, code) = d
+        .err(
+            "ModifyLoadBalancerInstanceSpec",
+            &[
+                ("LoadBalancerId", &lb),
+                ("LoadBalancerSpec", "slb.s1.small"),
+            ],
+        )
+        .await;
+    assert_eq!(code, "OperationFailed.InstanceChargeType");
+    let (_, code) = d
+        .err(
+            "ModifyLoadBalancerInstanceChargeType",
+            &[("LoadBalancerId", &lb), ("InstanceChargeType", "PayBySpec")],
+        )
+        .await;
+    assert_eq!(code, "MissingParameter");
+    d.ok(
+        "ModifyLoadBalancerInstanceChargeType",
+        &[
+            ("LoadBalancerId", &lb),
+            ("InstanceChargeType", "PayBySpec"),
+            ("LoadBalancerSpec", "slb.s1.small"),
+        ],
+    )
+    .await;
+
+    d.ok(
+        "MoveResourceGroup",
+        &[
+            ("ResourceType", "loadbalancer"),
+            ("ResourceId", &lb),
+            ("NewResourceGroupId", "rg-platform"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        attr(describe().await),
+        (
+            "PayBySpec".into(),
+            "slb.s1.small".into(),
+            "rg-platform".into()
+        )
+    );
+    let found = d
+        .ok(
+            "DescribeLoadBalancers",
+            &[("ResourceGroupId", "rg-platform")],
+        )
+        .await;
+    assert_eq!(found["TotalCount"], 1);
+    let (_, code) = d
+        .err(
+            "MoveResourceGroup",
+            &[
+                ("ResourceType", "vpc"),
+                ("ResourceId", &lb),
+                ("NewResourceGroupId", "rg"),
+            ],
+        )
+        .await;
+    assert_eq!(code, "InvalidParameter");
+
+    // Zones local-a and local-b: each is the other's slave; the pool is IPv4.
+    let all = d.ok("DescribeAvailableResource", &[]).await;
+    let pairs: Vec<(String, String)> = all["AvailableResources"]["AvailableResource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["MasterZoneId"].as_str().unwrap().to_string(),
+                r["SlaveZoneId"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("local-a".to_string(), "local-b".to_string()),
+            ("local-b".to_string(), "local-a".to_string())
+        ]
+    );
+    assert_eq!(
+        all["AvailableResources"]["AvailableResource"][0]["SupportResources"]["SupportResource"][0]
+            ["AddressIPVersion"],
+        "ipv4"
+    );
+    let v6 = d
+        .ok("DescribeAvailableResource", &[("AddressIPVersion", "ipv6")])
+        .await;
+    assert_eq!(
+        v6["AvailableResources"]["AvailableResource"],
+        serde_json::json!([])
+    );
+}
