@@ -208,3 +208,21 @@ def test_v3_instance_billing_and_protection(v3):
         "ConsoleProtection",
         "sdk",
     )
+
+
+def test_v3_tls_cipher_policies(v3):
+    created = v3.create_tlscipher_policy(
+        models.CreateTLSCipherPolicyRequest(
+            region_id="local", name="sdk-policy", tlsversions=["TLSv1.2", "TLSv1.3"], ciphers=["ECDHE-RSA-AES128-GCM-SHA256", "TLS_AES_256_GCM_SHA384"]
+        )
+    ).body
+    listed = v3.list_tlscipher_policies(
+        models.ListTLSCipherPoliciesRequest(region_id="local", tlscipher_policy_id=created.tlscipher_policy_id, include_listener=True)
+    ).body
+    p = listed.tlscipher_policies[0]
+    assert (p.name, p.tlsversions, p.ciphers, p.status) == ("sdk-policy", ["TLSv1.2", "TLSv1.3"], ["ECDHE-RSA-AES128-GCM-SHA256", "TLS_AES_256_GCM_SHA384"], "normal")
+    v3.set_tlscipher_policy_attribute(
+        models.SetTLSCipherPolicyAttributeRequest(region_id="local", tlscipher_policy_id=created.tlscipher_policy_id, name="renamed")
+    )
+    v3.delete_tlscipher_policy(models.DeleteTLSCipherPolicyRequest(region_id="local", tlscipher_policy_id=created.tlscipher_policy_id))
+    assert v3.list_tlscipher_policies(models.ListTLSCipherPoliciesRequest(region_id="local")).body.total_count == 0

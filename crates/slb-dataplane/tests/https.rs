@@ -37,6 +37,7 @@ fn tls(cert: &Cert, policy: &str, h2: bool) -> TlsSettings {
         http2: h2,
         resumption: true,
         sni: Vec::new(),
+        custom: None,
     }
 }
 

@@ -152,6 +152,7 @@ fn remote_settings(client: &Arc<KeyServerClient>, id: &str, chain: &str) -> TlsS
         http2: false,
         resumption: true,
         sni: Vec::new(),
+        custom: None,
     }
 }
 

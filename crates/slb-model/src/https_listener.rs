@@ -76,8 +76,14 @@ impl Listener {
         if let Some(id) = p.get("CACertificateId") {
             https.ca_certificate_id = (!id.is_empty()).then(|| id.to_string());
         }
-        if let Some(v) = one_of(p, "TLSCipherPolicy", TLS_CIPHER_POLICIES)? {
-            https.tls_cipher_policy = v.into();
+        // A built-in policy, or the id of a custom one (checked by `check_https_refs`).
+        match optional(p, "TLSCipherPolicy") {
+            Some(v) if v.starts_with("tls-") => https.tls_cipher_policy = v.into(),
+            _ => {
+                if let Some(v) = one_of(p, "TLSCipherPolicy", TLS_CIPHER_POLICIES)? {
+                    https.tls_cipher_policy = v.into();
+                }
+            }
         }
         if let Some(v) = on_off(p, "EnableHttp2")? {
             https.enable_http2 = v;
@@ -90,11 +96,14 @@ impl Listener {
 }
 
 impl State {
-    /// An HTTPS listener's certificates must exist.
+    /// An HTTPS listener's certificates and custom TLS policy must exist.
     pub fn check_https_refs(&self, l: &Listener) -> Result<(), ModelError> {
         let Some(h) = &l.https else {
             return Ok(());
         };
+        if !TLS_CIPHER_POLICIES.contains(&h.tls_cipher_policy.as_str()) {
+            self.tls_cipher_policy(&h.tls_cipher_policy)?;
+        }
         self.server_certificate(&h.server_certificate_id)?;
         if let Some(ca) = &h.ca_certificate_id {
             self.ca_certificate(ca)?;

@@ -22,6 +22,7 @@ pub mod rule;
 pub mod rule_settings;
 pub mod state;
 pub mod tag;
+pub mod tls_policy;
 pub mod vserver_group;
 pub mod white_list;
 

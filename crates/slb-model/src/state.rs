@@ -42,6 +42,9 @@ pub struct State {
     /// SNI certificates of HTTPS listeners, by id.
     #[serde(default)]
     pub domain_extensions: BTreeMap<String, crate::DomainExtension>,
+    /// Custom TLS policies of HTTPS listeners, by id.
+    #[serde(default)]
+    pub tls_cipher_policies: BTreeMap<String, crate::tls_policy::TlsCipherPolicy>,
 }
 
 impl State {

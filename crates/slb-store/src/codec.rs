@@ -16,6 +16,7 @@ const CA_CERT: &str = "cacert/";
 const DOMAIN_EXT: &str = "domainext/";
 const MASTER_SLAVE: &str = "msgroup/";
 const ACL: &str = "acl/";
+const TLS_POLICY: &str = "tlspolicy/";
 
 /// Every resource of `state` as (key, JSON bytes).
 pub fn encode(state: &State) -> BTreeMap<String, Vec<u8>> {
@@ -46,6 +47,9 @@ pub fn encode(state: &State) -> BTreeMap<String, Vec<u8>> {
     }
     for (id, g) in &state.master_slave_groups {
         out.insert(format!("{MASTER_SLAVE}{id}"), to_json(g));
+    }
+    for (id, p) in &state.tls_cipher_policies {
+        out.insert(format!("{TLS_POLICY}{id}"), to_json(p));
     }
     out
 }
@@ -78,6 +82,9 @@ pub fn decode<'a>(rows: impl IntoIterator<Item = (String, &'a [u8])>) -> Result<
         } else if key.starts_with(MASTER_SLAVE) {
             let g: slb_model::MasterSlaveServerGroup = from_json(&key, bytes)?;
             state.master_slave_groups.insert(g.id.clone(), g);
+        } else if key.starts_with(TLS_POLICY) {
+            let p: slb_model::tls_policy::TlsCipherPolicy = from_json(&key, bytes)?;
+            state.tls_cipher_policies.insert(p.id.clone(), p);
         } else if key.starts_with(CA_CERT) {
             let c: slb_model::CaCertificate = from_json(&key, bytes)?;
             state.ca_certificates.insert(c.id.clone(), c);

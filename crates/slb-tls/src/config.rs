@@ -43,8 +43,10 @@ pub struct TlsSettings {
     pub key: TlsKey,
     /// PEM CA certificates: when set, clients must present a certificate they issued.
     pub client_ca_pem: Option<String>,
-    /// One of [`TLS_POLICIES`].
+    /// One of [`TLS_POLICIES`], unless `custom` is set.
     pub policy: String,
+    /// A custom TLS policy (CreateTLSCipherPolicy), used instead of `policy`.
+    pub custom: Option<crate::CustomPolicy>,
     /// Offer `h2` by ALPN (besides `http/1.1`).
     pub http2: bool,
     /// Let clients resume sessions; off makes every connection a full handshake.
@@ -195,9 +197,18 @@ pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, ConfigError> 
     resolver
         .wildcard
         .sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
-    let provider = Arc::new(default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(policy_versions(&s.policy)?)?;
+    let (provider, versions) = match &s.custom {
+        Some(custom) => {
+            let (provider, versions) = crate::custom_policy::build(custom)?;
+            (Arc::new(provider), versions)
+        }
+        None => (
+            Arc::new(default_provider()),
+            policy_versions(&s.policy)?.to_vec(),
+        ),
+    };
+    let builder =
+        ServerConfig::builder_with_provider(provider.clone()).with_protocol_versions(&versions)?;
     let builder = match &s.client_ca_pem {
         None => builder.with_no_client_auth(),
         Some(pem) => {
@@ -237,6 +248,7 @@ mod tests {
             key: TlsKey::Pem(include_str!("../testdata/rsa.key").into()),
             client_ca_pem: None,
             policy: policy.into(),
+            custom: None,
             http2: true,
             resumption: true,
             sni: Vec::new(),

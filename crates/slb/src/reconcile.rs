@@ -239,6 +239,13 @@ fn tls_settings(
                 })
             })
             .collect(),
+        custom: state
+            .tls_cipher_policies
+            .get(&h.tls_cipher_policy)
+            .map(|p| slb_tls::CustomPolicy {
+                tls_versions: p.tls_versions.clone(),
+                ciphers: p.ciphers.clone(),
+            }),
     }))
 }
 
@@ -391,6 +398,15 @@ fn backend(m: &slb_model::BackendServer, port: u16) -> BackendSpec {
 
 #[cfg(test)]
 mod tests {
+    /// The model admits a custom policy only with a suite the data plane serves.
+    #[test]
+    fn custom_policy_ciphers_agree() {
+        assert_eq!(
+            slb_model::tls_policy::SERVED_CIPHERS,
+            slb_tls::custom_policy::SERVED_CIPHERS
+        );
+    }
+
     /// The API accepts the model's policy names and the data plane builds configurations
     /// from slb-tls's: the two lists must be the same names.
     #[test]

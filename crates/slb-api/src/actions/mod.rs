@@ -19,6 +19,7 @@ mod regions;
 mod render;
 mod rules;
 mod tags;
+mod tls_policies;
 mod vserver_groups;
 mod white_list;
 
@@ -127,6 +128,10 @@ pub const ACTIONS: &[&str] = &[
     "DescribeDomainExtensions",
     "DescribeDomainExtensionAttribute",
     "SetDomainExtensionAttribute",
+    "CreateTLSCipherPolicy",
+    "SetTLSCipherPolicyAttribute",
+    "DeleteTLSCipherPolicy",
+    "ListTLSCipherPolicies",
     "TagResources",
     "UntagResources",
     "ListTagResources",
@@ -247,6 +252,10 @@ impl Actions {
             "DescribeDomainExtensions" => domain_extensions::describe(self, p),
             "DescribeDomainExtensionAttribute" => domain_extensions::describe_attribute(self, p),
             "SetDomainExtensionAttribute" => domain_extensions::set(self, p).await,
+            "CreateTLSCipherPolicy" => tls_policies::create(self, p).await,
+            "SetTLSCipherPolicyAttribute" => tls_policies::set(self, p).await,
+            "DeleteTLSCipherPolicy" => tls_policies::delete(self, p).await,
+            "ListTLSCipherPolicies" => tls_policies::list(self, p),
             "DescribeLoadBalancerListeners" => listeners::describe_all(self, p),
             "StartLoadBalancerListener" => listeners::start(self, p).await,
             "StopLoadBalancerListener" => listeners::stop(self, p).await,

@@ -200,6 +200,7 @@ mod tests {
             http2: false,
             resumption: true,
             sni: Vec::new(),
+            custom: None,
         };
         let term = TlsTermination::build(&settings).unwrap();
         let spec = HttpListenerSpec {

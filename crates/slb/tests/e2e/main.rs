@@ -21,4 +21,5 @@ mod proxy_protocol;
 mod resources;
 mod scheduling;
 mod tags;
+mod tls_policies;
 mod udp;
