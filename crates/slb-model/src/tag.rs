@@ -440,17 +440,12 @@ impl State {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+
+    use crate::params::test_params as params;
     use std::net::IpAddr;
 
     use super::*;
     use crate::LoadBalancer;
-
-    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn tag(k: &str, v: &str) -> Tag {
         Tag {
