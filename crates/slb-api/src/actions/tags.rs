@@ -25,6 +25,7 @@ fn resource_ids(p: &dyn ParamSource) -> Result<Vec<String>, ModelError> {
     Ok(ids)
 }
 
+/// TagResources: the tags on every named resource, or on none.
 pub async fn tag(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let kind = ResourceType::from_params(p)?;
     let ids = resource_ids(p)?;
@@ -34,6 +35,7 @@ pub async fn tag(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> 
     Ok(json!({}))
 }
 
+/// UntagResources: the named keys (or, with `All`, every tag) off every named resource.
 pub async fn untag(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let kind = ResourceType::from_params(p)?;
     let ids = resource_ids(p)?;

@@ -9,6 +9,7 @@ use slb_model::ModelError;
 use super::load_balancers::new_id;
 use super::Actions;
 
+/// CreateTLSCipherPolicy: a policy HTTPS listeners can use by its `tls-…` id.
 pub async fn create(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let name = required(p, "Name")?.to_string();
     check_name(&name)?;
@@ -49,6 +50,7 @@ pub async fn set(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> 
     Ok(json!({}))
 }
 
+/// DeleteTLSCipherPolicy: only while no listener uses it.
 pub async fn delete(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let id = required(p, "TLSCipherPolicyId")?.to_string();
     a.write("DeleteTLSCipherPolicy", move |s| {

@@ -17,6 +17,7 @@ fn listener(p: &dyn ParamSource) -> Result<(String, u16, Option<Protocol>), Mode
     Ok((lb, port(p)?, protocol(p)?))
 }
 
+/// SetListenerAccessControlStatus: `open_white_list` or `close`.
 pub async fn set_status(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let (lb, port, protocol) = listener(p)?;
     required(p, "AccessControlStatus")?;
@@ -29,6 +30,7 @@ pub async fn set_status(a: &Actions, p: &dyn ParamSource) -> Result<Value, Model
     Ok(json!({}))
 }
 
+/// AddListenerWhiteListItem: more blocks, incrementally.
 pub async fn add_items(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let (lb, port, protocol) = listener(p)?;
     let items = source_items(p)?;
@@ -39,6 +41,7 @@ pub async fn add_items(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelE
     Ok(json!({}))
 }
 
+/// RemoveListenerWhiteListItem: fewer blocks.
 pub async fn remove_items(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let (lb, port, protocol) = listener(p)?;
     let items = source_items(p)?;
@@ -49,6 +52,7 @@ pub async fn remove_items(a: &Actions, p: &dyn ParamSource) -> Result<Value, Mod
     Ok(json!({}))
 }
 
+/// DescribeListenerAccessControlAttribute: the status and the blocks, comma-separated.
 pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let (lb, port, protocol) = listener(p)?;
     let state = a.state();
