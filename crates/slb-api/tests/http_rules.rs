@@ -138,6 +138,25 @@ async fn http_listener_and_rules_lifecycle() {
         .map(|r| s(&r["RuleName"]))
         .collect();
     assert_eq!(names, ["www", "img"], "domain rules come first");
+    // Each group lists the rules that forward to it.
+    let groups = e
+        .ok("DescribeVServerGroups", &[("LoadBalancerId", &lb)])
+        .await;
+    let rules_of = |id: &str| -> Vec<String> {
+        groups["VServerGroups"]["VServerGroup"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["VServerGroupId"] == id)
+            .unwrap()["AssociatedObjects"]["Rules"]["Rule"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| s(&r["RuleName"]))
+            .collect()
+    };
+    assert_eq!(rules_of(&g1), ["img"]);
+    assert_eq!(rules_of(&g2), ["www"]);
 
     e.ok(
         "SetRule",

@@ -107,7 +107,8 @@ pub async fn delete(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
     Ok(json!({}))
 }
 
-/// Groups of one instance, with the listeners that use each (`AssociatedObjects`).
+/// Groups of one instance, with the listeners and forwarding rules that use each
+/// (`AssociatedObjects`).
 pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let lb = required(p, "LoadBalancerId")?;
     let state = a.state();
@@ -124,6 +125,19 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
                 .filter(|l| l.vserver_group_id.as_deref() == Some(g.id.as_str()))
                 .map(|l| json!({ "Protocol": l.key.protocol.as_str(), "Port": l.key.port }))
                 .collect();
+            let rules: Vec<Value> = state
+                .rules
+                .values()
+                .filter(|r| r.vserver_group_id == g.id)
+                .map(|r| {
+                    json!({
+                        "RuleId": r.id,
+                        "RuleName": r.name,
+                        "Domain": r.domain.as_deref().unwrap_or(""),
+                        "Url": r.url.as_deref().unwrap_or(""),
+                    })
+                })
+                .collect();
             json!({
                 "VServerGroupId": g.id,
                 "VServerGroupName": g.name,
@@ -131,7 +145,7 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
                 "Tags": render::tags(&g.tags),
                 "AssociatedObjects": {
                     "Listeners": { "Listener": listeners },
-                    "Rules": { "Rule": [] },
+                    "Rules": { "Rule": rules },
                 },
             })
         })
