@@ -242,7 +242,17 @@ pub fn describe_attribute(a: &Actions, p: &dyn ParamSource) -> Result<Value, Mod
     let pairs = |port_key: &str, proto_key: &str| -> Vec<Value> {
         listeners
             .iter()
-            .map(|l| json!({ port_key: l.key.port, proto_key: l.key.protocol.as_str(), "Description": l.description }))
+            .map(|l| {
+                let mut v = json!({ port_key: l.key.port, proto_key: l.key.protocol.as_str(), "Description": l.description });
+                // An HTTP listener that redirects to HTTPS says where to.
+                if let Some(http) = &l.http {
+                    v["ListenerForward"] = json!(slb_model::params::on_off_str(http.forward_port.is_some()));
+                    if let Some(port) = http.forward_port {
+                        v["ForwardPort"] = json!(port);
+                    }
+                }
+                v
+            })
             .collect()
     };
     v["ListenerPortsAndProtocal"] =

@@ -400,6 +400,18 @@ async fn redirect_gzip_limits_and_smuggling() {
         r.headers()["location"].to_str().unwrap(),
         "https://shop.example.com:8443/a/b?x=1"
     );
+    // The instance describes the redirecting listener with where it forwards.
+    let attr = d
+        .ok("DescribeLoadBalancerAttribute", &[("LoadBalancerId", &lb)])
+        .await;
+    let ports = attr["ListenerPortsAndProtocol"]["ListenerPortAndProtocol"]
+        .as_array()
+        .unwrap();
+    let redirect = ports.iter().find(|p| p["ListenerPort"] == 8007).unwrap();
+    assert_eq!(redirect["ListenerForward"], "on", "{redirect}");
+    assert_eq!(redirect["ForwardPort"], 8443);
+    let plain_port = ports.iter().find(|p| p["ListenerPort"] == 8006).unwrap();
+    assert_eq!(plain_port["ListenerForward"], "off");
 
     let r = no_redirects
         .get(format!("http://{ip}:8006/"))
