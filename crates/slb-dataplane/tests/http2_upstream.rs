@@ -48,6 +48,8 @@ impl Seen {
 /// A backend that reads each request (head, and a body by `Content-Length` or chunked),
 /// counts the connections it accepted, and answers by path:
 /// - `/chunked`: a chunked body in two writes 50 ms apart (`hello world`);
+/// - `/trailers`: a chunked `hello` with trailer fields `x-checksum: abc` and a
+///   `content-length` that may not be one;
 /// - `/echo`: the request body, with `x-framing` saying how it came;
 /// - `/head`: the request head as text;
 /// - `/once`: answers the first request of a connection, closes on any later one unanswered;
@@ -117,6 +119,10 @@ async fn serve_raw(mut s: TcpStream) {
                     return;
                 }
                 b"6\r\n world\r\n0\r\n\r\n".to_vec()
+            }
+            "/trailers" => {
+                // Trailer fields after the last chunk, one of them not allowed as a trailer.
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n\r\n5\r\nhello\r\n0\r\nx-checksum: abc\r\ncontent-length: 5\r\n\r\n".to_vec()
             }
             "/echo" => {
                 let framing = format!(
@@ -314,6 +320,38 @@ async fn chunked_response_reaches_an_h2_client_whole_and_keeps_the_connection() 
         1,
         "a chunked body that ended cleanly gives its connection back"
     );
+    dp.shutdown().await;
+}
+
+/// A backend's chunked trailer fields reach the HTTP/2 client in a trailing HEADERS frame
+/// (fields that may not be trailers left out), and the backend connection is reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_trailers_reach_an_h2_client() {
+    let (dp, addr, conns) = listener(214, Duration::from_secs(60)).await;
+    let mut send = raw_h2(addr).await;
+    for _ in 0..2 {
+        let req = Request::get("http://h2.test/trailers").body(()).unwrap();
+        let (resp, _) = send.send_request(req, true).unwrap();
+        let resp = tokio::time::timeout(STEP, resp).await.unwrap().unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let mut body = resp.into_body();
+        let mut data = Vec::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.unwrap();
+            let _ = body.flow_control().release_capacity(chunk.len());
+            data.extend_from_slice(&chunk);
+        }
+        assert_eq!(data, b"hello");
+        let trailers = tokio::time::timeout(STEP, body.trailers())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("trailers");
+        assert_eq!(trailers["x-checksum"], "abc");
+        assert!(trailers.get("content-length").is_none(), "{trailers:?}");
+        send = send.ready().await.unwrap();
+    }
+    assert_eq!(conns.load(Ordering::Relaxed), 1);
     dp.shutdown().await;
 }
 

@@ -97,7 +97,7 @@ enum State {
 
 /// Incremental state machine over a chunked body.
 ///
-/// Keeps only a few counters, so feeding never allocates.
+/// Keeps only a few counters, so feeding never allocates (unless it keeps trailers).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct ChunkedScanner {
     state: State,
@@ -107,11 +107,29 @@ pub(crate) struct ChunkedScanner {
     line_len: usize,
     /// Bytes of the trailer section so far.
     trailer_len: usize,
+    /// The trailer section as it arrived, when kept (for an HTTP/2 client, which gets the
+    /// fields in a HEADERS frame of their own).
+    trailers: Option<Vec<u8>>,
 }
 
 impl ChunkedScanner {
     pub(crate) fn new() -> Self {
         Self::default()
+    }
+
+    /// A scanner that also keeps the trailer section (at most 64 KiB, as always), for
+    /// [`ChunkedScanner::take_trailers`].
+    pub(crate) fn keeping_trailers() -> Self {
+        Self {
+            trailers: Some(Vec::new()),
+            ..Self::default()
+        }
+    }
+
+    /// The trailer fields' lines (`name: value`, CRLF-separated, the final empty line
+    /// included) once the body has ended; empty when there were none or they are not kept.
+    pub(crate) fn take_trailers(&mut self) -> Vec<u8> {
+        self.trailers.take().unwrap_or_default()
     }
 
     /// Feeds the next bytes of the body as they arrive (any split, down to one byte at a
@@ -162,6 +180,9 @@ impl ChunkedScanner {
                     let n = rest.iter().position(|&b| b == b'\r' || b == b'\n');
                     let n = n.unwrap_or(rest.len());
                     self.grow(n)?;
+                    if let (State::TrailerLine, Some(t)) = (self.state, &mut self.trailers) {
+                        t.extend_from_slice(&rest[..n]);
+                    }
                     pos += n;
                     if pos == input.len() {
                         break;
@@ -204,6 +225,11 @@ impl ChunkedScanner {
         };
         if counted {
             self.grow(1)?;
+        }
+        if let (TrailerStart | TrailerLine | TrailerLineLf | FinalLf, Some(t)) =
+            (self.state, &mut self.trailers)
+        {
+            t.push(b);
         }
         if let (SizeStart | Size, Some(digit)) = (self.state, hex(b)) {
             // `size` is 0 at `SizeStart`: a chunk's data was fully consumed before it.
@@ -413,6 +439,28 @@ mod tests {
         let cases = b"5\nhello\r\n|5\rhello|5;a\nhello|5;a\rx|5\r\nhelloX|5\r\nhello\n\
             |5\r\nhello\rX|0\r\n\n|0\r\n\rX|0\r\nX: y\n\r\n|0\r\nX: y\rZ\r\n\r\n|0\n\r\n|0;e\n";
         err(cases, ChunkedError::MissingCrlf);
+    }
+
+    #[test]
+    fn keeps_trailers_when_asked_whatever_the_splits() {
+        let body = b"5\r\nhello\r\n0\r\nx-checksum: abc\r\nx-more:  1 \r\n\r\n";
+        for split in 1..body.len() {
+            let mut s = ChunkedScanner::keeping_trailers();
+            let mut data = Vec::new();
+            for part in body.chunks(split) {
+                s.feed(part, &mut |d| data.extend_from_slice(d)).unwrap();
+            }
+            assert!(s.is_done());
+            assert_eq!(data, b"hello");
+            assert_eq!(
+                s.take_trailers(),
+                b"x-checksum: abc\r\nx-more:  1 \r\n\r\n",
+                "split {split}"
+            );
+        }
+        let mut plain = ChunkedScanner::new();
+        plain.feed(body, &mut |_| {}).unwrap();
+        assert!(plain.take_trailers().is_empty(), "not kept unless asked");
     }
 
     #[test]

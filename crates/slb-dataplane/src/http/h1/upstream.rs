@@ -316,7 +316,7 @@ fn respond(
             return Ok((parts, UpstreamBody(inner)));
         }
         (None, Framing::Length(n)) => Decode::Length(n),
-        (None, Framing::Chunked) => Decode::Chunked(ChunkedScanner::new()),
+        (None, Framing::Chunked) => Decode::Chunked(ChunkedScanner::keeping_trailers()),
         (None, _) => Decode::Close,
     };
     let streaming = Streaming {
@@ -352,6 +352,46 @@ fn response_headers(resp: &ResponseHead) -> HeaderMap {
             continue;
         }
         if let (Some(n), Ok(v)) = (header_name(name), HeaderValue::from_maybe_shared(value)) {
+            map.append(n, v);
+        }
+    }
+    map
+}
+
+/// Fields that may not travel as trailers (framing, routing, connection control, content
+/// processing: RFC 9110 section 6.5.1); they are dropped from a backend's trailer section.
+const NOT_TRAILERS: &[&str] = &[
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-range",
+    "content-type",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The backend's chunked trailer section (`name: value` lines) as fields for an HTTP/2
+/// client; malformed lines and fields that may not be trailers are left out.
+fn trailer_fields(raw: &[u8]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for line in raw.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        if NOT_TRAILERS
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        {
+            continue;
+        }
+        if let (Some(n), Ok(v)) = (header_name(name), HeaderValue::from_bytes(value)) {
             map.append(n, v);
         }
     }
@@ -430,6 +470,8 @@ enum Inner {
     /// The whole body, read with the head.
     Whole(Bytes),
     Stream(Box<Streaming>),
+    /// The backend's trailer fields, after the last data.
+    Trailers(HeaderMap),
 }
 
 impl UpstreamBody {
@@ -462,6 +504,12 @@ impl Body for UpstreamBody {
                 };
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
+            Inner::Trailers(_) => {
+                let Inner::Trailers(t) = std::mem::replace(&mut this.0, Inner::Done) else {
+                    unreachable!("matched above")
+                };
+                return Poll::Ready(Some(Ok(Frame::trailers(t))));
+            }
             Inner::Stream(s) => ready!(s.poll_piece(cx)),
         };
         match piece {
@@ -471,15 +519,25 @@ impl Body for UpstreamBody {
             }
             Ok((data, last)) => {
                 if last {
-                    if let Inner::Stream(s) = std::mem::replace(&mut this.0, Inner::Done) {
+                    if let Inner::Stream(mut s) = std::mem::replace(&mut this.0, Inner::Done) {
+                        let trailers = match &mut s.decode {
+                            Decode::Chunked(scanner) => trailer_fields(&scanner.take_trailers()),
+                            _ => HeaderMap::new(),
+                        };
                         if s.reusable && s.wire.clean(s.head_len) {
                             s.pool.put(s.wire.up, std::time::Instant::now());
+                        }
+                        if !trailers.is_empty() {
+                            this.0 = Inner::Trailers(trailers);
                         }
                     }
                 }
                 if data.is_empty() {
-                    // Only the end (chunked or close-delimited) was left.
-                    return Poll::Ready(None);
+                    // Only the end (chunked or close-delimited) was left, or its trailers.
+                    return match std::mem::replace(&mut this.0, Inner::Done) {
+                        Inner::Trailers(t) => Poll::Ready(Some(Ok(Frame::trailers(t)))),
+                        _ => Poll::Ready(None),
+                    };
                 }
                 Poll::Ready(Some(Ok(Frame::data(data))))
             }
@@ -492,7 +550,7 @@ impl Body for UpstreamBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
-            Inner::Done => SizeHint::with_exact(0),
+            Inner::Done | Inner::Trailers(_) => SizeHint::with_exact(0),
             Inner::Whole(data) => SizeHint::with_exact(data.len() as u64),
             Inner::Stream(s) => match s.decode {
                 Decode::Length(rem) => SizeHint::with_exact(rem),

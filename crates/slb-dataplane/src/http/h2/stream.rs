@@ -137,8 +137,16 @@ fn pump(cx: &mut Context<'_>, body: &mut TailBody, send: &mut SendStream<Bytes>)
         }
         match ready!(Pin::new(&mut *body).poll_frame(cx)) {
             Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else {
-                    continue; // trailers are not forwarded
+                let data = match frame.into_data() {
+                    Ok(data) => data,
+                    Err(frame) => {
+                        // The backend's trailer fields end the stream in a HEADERS frame.
+                        if let Ok(trailers) = frame.into_trailers() {
+                            let _ = send.send_trailers(trailers);
+                            return Poll::Ready(());
+                        }
+                        continue;
+                    }
                 };
                 let end = body.is_end_stream();
                 if send.send_data(data, end).is_err() || end {
