@@ -34,6 +34,8 @@ struct Seen {
     /// `name: value` lines, names lowercased.
     fields: Vec<(String, String)>,
     body: Vec<u8>,
+    /// A chunked body's trailer lines, as sent.
+    trailers: Vec<String>,
 }
 
 impl Seen {
@@ -50,6 +52,7 @@ impl Seen {
 /// - `/chunked`: a chunked body in two writes 50 ms apart (`hello world`);
 /// - `/trailers`: a chunked `hello` with trailer fields `x-checksum: abc` and a
 ///   `content-length` that may not be one;
+/// - `/echo-trailers`: the request body, its `Transfer-Encoding` and its trailer lines;
 /// - `/echo`: the request body, with `x-framing` saying how it came;
 /// - `/head`: the request head as text;
 /// - `/once`: answers the first request of a connection, closes on any later one unanswered;
@@ -123,6 +126,19 @@ async fn serve_raw(mut s: TcpStream) {
             "/trailers" => {
                 // Trailer fields after the last chunk, one of them not allowed as a trailer.
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n\r\n5\r\nhello\r\n0\r\nx-checksum: abc\r\ncontent-length: 5\r\n\r\n".to_vec()
+            }
+            "/echo-trailers" => {
+                let text = format!(
+                    "{} te={:?} trailers={:?}",
+                    String::from_utf8_lossy(&req.body),
+                    req.field("transfer-encoding"),
+                    req.trailers
+                );
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}",
+                    text.len()
+                )
+                .into_bytes()
             }
             "/echo" => {
                 let framing = format!(
@@ -200,6 +216,7 @@ async fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Seen> {
         line,
         fields,
         body: Vec::new(),
+        trailers: Vec::new(),
     };
     if let Some(n) = seen.field("content-length") {
         let n: usize = n.parse().unwrap();
@@ -218,14 +235,28 @@ async fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Seen> {
             let size = usize::from_str_radix(std::str::from_utf8(&buf[..line_end]).ok()?, 16)
                 .expect("hex chunk size");
             buf.drain(..line_end + 2);
+            if size == 0 {
+                // Trailer lines up to the blank one.
+                loop {
+                    let end = loop {
+                        if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                            break i;
+                        }
+                        fill(s, buf).await?;
+                    };
+                    let line: Vec<u8> = buf.drain(..end + 2).take(end).collect();
+                    if line.is_empty() {
+                        break;
+                    }
+                    seen.trailers
+                        .push(String::from_utf8_lossy(&line).into_owned());
+                }
+                break;
+            }
             while buf.len() < size + 2 {
                 fill(s, buf).await?;
             }
             assert_eq!(&buf[size..size + 2], b"\r\n", "chunk data ends in CRLF");
-            if size == 0 {
-                buf.drain(..2);
-                break;
-            }
             seen.body.extend(buf.drain(..size));
             buf.drain(..2);
         }
@@ -352,6 +383,46 @@ async fn chunked_trailers_reach_an_h2_client() {
         send = send.ready().await.unwrap();
     }
     assert_eq!(conns.load(Ordering::Relaxed), 1);
+    dp.shutdown().await;
+}
+
+/// An HTTP/2 client's request trailers reach the backend after a chunked body, whether
+/// the body ended with the head's first read or streamed on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_trailers_reach_the_backend() {
+    let (dp, addr, _) = listener(215, Duration::from_secs(60)).await;
+    let mut send = raw_h2(addr).await;
+    for pause in [Duration::ZERO, Duration::from_millis(100)] {
+        let req = Request::post("http://h2.test/echo-trailers")
+            .body(())
+            .unwrap();
+        let (resp, mut body) = send.send_request(req, false).unwrap();
+        body.send_data(Bytes::from_static(b"abc"), false).unwrap();
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+            body.send_data(Bytes::from_static(b"def"), false).unwrap();
+        }
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-digest", "sha-256=xyz".parse().unwrap());
+        trailers.insert("content-type", "text/plain".parse().unwrap());
+        body.send_trailers(trailers).unwrap();
+        let resp = tokio::time::timeout(STEP, resp).await.unwrap().unwrap();
+        let mut rb = resp.into_body();
+        let mut text = Vec::new();
+        while let Some(c) = rb.data().await {
+            let c = c.unwrap();
+            let _ = rb.flow_control().release_capacity(c.len());
+            text.extend_from_slice(&c);
+        }
+        let text = String::from_utf8(text).unwrap();
+        let sent = if pause.is_zero() { "abc" } else { "abcdef" };
+        assert_eq!(
+            text,
+            format!("{sent} te=Some(\"chunked\") trailers=[\"x-digest: sha-256=xyz\"]"),
+            "content-type may not be a trailer"
+        );
+        send = send.ready().await.unwrap();
+    }
     dp.shutdown().await;
 }
 

@@ -123,6 +123,31 @@ pub(crate) fn listed_by_connection(src: &impl HeaderSource) -> Listed<'_> {
     tokens(src, "connection").collect()
 }
 
+/// Fields that may not travel as trailers (framing, routing, connection control, content
+/// processing: RFC 9110 section 6.5.1).
+const NOT_TRAILERS: &[&str] = &[
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-range",
+    "content-type",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether a field named `name` (any case) may be passed on as a trailer; the others are
+/// dropped from trailer sections both ways.
+pub(crate) fn allowed_in_trailers(name: &[u8]) -> bool {
+    !NOT_TRAILERS
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+}
+
 /// Whether a header named `name` (any case) is hop-by-hop for this message: a fixed one
 /// (except `Upgrade` on an upgrade), or one of `listed`, the tokens of the message's
 /// `Connection` header (collected once per message, not once per field).

@@ -11,8 +11,9 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use super::super::h2::RequestBody;
+use super::super::headers::allowed_in_trailers;
 use bytes::Bytes;
-use http::Method;
+use http::{HeaderMap, Method};
 use http_body::Body;
 use tokio::net::TcpStream;
 
@@ -53,6 +54,8 @@ pub(crate) struct Upload {
     pos: usize,
     /// The client's body has ended (and its framing end is in `buf`).
     done: bool,
+    /// The client's trailer fields ended the chunked body (its last chunk is written).
+    trailers_sent: bool,
 }
 
 /// Whether a bodiless request of this method still gets `Content-Length: 0`, as clients
@@ -81,17 +84,19 @@ pub(crate) async fn prepare(
     let declared = body.size_hint().exact();
     let mut here: Vec<Bytes> = Vec::new();
     let mut total = 0usize;
+    let mut trailers: Option<HeaderMap> = None;
     let ended = poll_fn(|cx| {
         while total < PREFETCH {
             match Pin::new(&mut body).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Ok(data) = frame.into_data() {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
                         if !data.is_empty() {
                             total += data.len();
                             here.push(data);
                         }
                     }
-                }
+                    Err(frame) => trailers = frame.into_trailers().ok(),
+                },
                 Poll::Ready(Some(Err(_))) => return Poll::Ready(Err(ClientBodyError)),
                 Poll::Ready(None) => return Poll::Ready(Ok(true)),
                 Poll::Pending => break,
@@ -101,13 +106,15 @@ pub(crate) async fn prepare(
     })
     .await?;
     let total = total as u64;
-    let remaining = if ended {
-        if declared.is_some_and(|n| n != total) {
-            return Err(ClientBodyError);
-        }
+    // A whole body with trailer fields goes chunked, so that they can follow it.
+    let trailers = trailers.filter(|t| t.keys().any(|n| allowed_in_trailers(n.as_ref())));
+    if ended && declared.is_some_and(|n| n != total) {
+        return Err(ClientBodyError);
+    }
+    let remaining = if ended && trailers.is_none() {
         push_field(out, b"content-length", total.to_string().as_bytes());
         None
-    } else if let Some(n) = declared {
+    } else if let (false, Some(n)) = (ended, declared) {
         push_field(out, b"content-length", n.to_string().as_bytes());
         Some(n.checked_sub(total).ok_or(ClientBodyError)?)
     } else {
@@ -115,7 +122,7 @@ pub(crate) async fn prepare(
         None
     };
     out.extend_from_slice(b"\r\n");
-    let chunked = !ended && declared.is_none();
+    let chunked = remaining.is_none() && !(ended && trailers.is_none());
     for data in &here {
         if chunked {
             write_chunk_header(out, data.len());
@@ -126,6 +133,9 @@ pub(crate) async fn prepare(
         }
     }
     if ended {
+        if let Some(t) = &trailers {
+            write_trailers(out, t);
+        }
         return Ok(None);
     }
     Ok(Some(Upload {
@@ -134,7 +144,20 @@ pub(crate) async fn prepare(
         buf: Vec::new(),
         pos: 0,
         done: false,
+        trailers_sent: false,
     }))
+}
+
+/// Ends a chunked body with `trailers` (the last chunk, the fields that may be trailers,
+/// the blank line).
+fn write_trailers(out: &mut Vec<u8>, trailers: &HeaderMap) {
+    out.extend_from_slice(b"0\r\n");
+    for (name, value) in trailers {
+        if allowed_in_trailers(name.as_ref()) {
+            push_field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 impl Upload {
@@ -161,8 +184,17 @@ impl Upload {
             }
             match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
                 Some(Ok(frame)) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue; // trailers are not forwarded
+                    let data = match frame.into_data() {
+                        Ok(data) => data,
+                        Err(frame) => {
+                            // An HTTP/2 client's trailer fields end a chunked body (a body
+                            // sent with Content-Length has no place for them).
+                            if let (Ok(trailers), None) = (frame.into_trailers(), self.remaining) {
+                                write_trailers(&mut self.buf, &trailers);
+                                self.trailers_sent = true;
+                            }
+                            continue;
+                        }
                     };
                     if data.is_empty() {
                         continue; // an empty chunk would end a chunked body
@@ -186,6 +218,7 @@ impl Upload {
                     match self.remaining {
                         Some(0) => {}
                         Some(_) => return Poll::Ready(Err(UploadError::Client)),
+                        None if self.trailers_sent => {}
                         None => self.buf.extend_from_slice(LAST_CHUNK),
                     }
                     self.done = true;

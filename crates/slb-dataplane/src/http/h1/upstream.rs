@@ -21,7 +21,7 @@ use http::{HeaderMap, Method, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
 use super::super::h2::Interim;
-use super::super::headers::is_hop_by_hop;
+use super::super::headers::{allowed_in_trailers, is_hop_by_hop};
 use super::super::BoxError;
 use super::chunked::ChunkedScanner;
 use super::head::{parse_response, Framing, ResponseHead};
@@ -358,23 +358,6 @@ fn response_headers(resp: &ResponseHead) -> HeaderMap {
     map
 }
 
-/// Fields that may not travel as trailers (framing, routing, connection control, content
-/// processing: RFC 9110 section 6.5.1); they are dropped from a backend's trailer section.
-const NOT_TRAILERS: &[&str] = &[
-    "connection",
-    "content-encoding",
-    "content-length",
-    "content-range",
-    "content-type",
-    "host",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 /// The backend's chunked trailer section (`name: value` lines) as fields for an HTTP/2
 /// client; malformed lines and fields that may not be trailers are left out.
 fn trailer_fields(raw: &[u8]) -> HeaderMap {
@@ -385,10 +368,7 @@ fn trailer_fields(raw: &[u8]) -> HeaderMap {
             continue;
         };
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-        if NOT_TRAILERS
-            .iter()
-            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
-        {
+        if !allowed_in_trailers(name) {
             continue;
         }
         if let (Some(n), Ok(v)) = (header_name(name), HeaderValue::from_bytes(value)) {
