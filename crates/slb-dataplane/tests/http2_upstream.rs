@@ -366,13 +366,7 @@ async fn chunked_trailers_reach_an_h2_client() {
         let resp = tokio::time::timeout(STEP, resp).await.unwrap().unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         let mut body = resp.into_body();
-        let mut data = Vec::new();
-        while let Some(chunk) = body.data().await {
-            let chunk = chunk.unwrap();
-            let _ = body.flow_control().release_capacity(chunk.len());
-            data.extend_from_slice(&chunk);
-        }
-        assert_eq!(data, b"hello");
+        assert_eq!(read_all(&mut body).await, b"hello");
         let trailers = tokio::time::timeout(STEP, body.trailers())
             .await
             .unwrap()
@@ -407,14 +401,7 @@ async fn request_trailers_reach_the_backend() {
         trailers.insert("content-type", "text/plain".parse().unwrap());
         body.send_trailers(trailers).unwrap();
         let resp = tokio::time::timeout(STEP, resp).await.unwrap().unwrap();
-        let mut rb = resp.into_body();
-        let mut text = Vec::new();
-        while let Some(c) = rb.data().await {
-            let c = c.unwrap();
-            let _ = rb.flow_control().release_capacity(c.len());
-            text.extend_from_slice(&c);
-        }
-        let text = String::from_utf8(text).unwrap();
+        let text = String::from_utf8(read_all(&mut resp.into_body()).await).unwrap();
         let sent = if pause.is_zero() { "abc" } else { "abcdef" };
         assert_eq!(
             text,
@@ -593,6 +580,17 @@ fn connect_failures(dp: &DataPlane, port: u16) -> u64 {
         .unwrap_or_else(|| panic!("no {prefix} in {m}"))
 }
 
+/// The rest of a raw h2 response body, its flow-control window released as it is read.
+async fn read_all(body: &mut h2::RecvStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    while let Some(d) = tokio::time::timeout(STEP, body.data()).await.unwrap() {
+        let d = d.unwrap();
+        let _ = body.flow_control().release_capacity(d.len());
+        got.extend_from_slice(&d);
+    }
+    got
+}
+
 /// A raw h2 client (the h2 crate's), for what hyper's client does not expose: interim
 /// responses and stream resets.
 async fn raw_h2(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
@@ -685,14 +683,7 @@ async fn expect_100_continue_is_answered_before_the_body_is_sent() {
         .unwrap();
     let resp = tokio::time::timeout(STEP, resp).await.unwrap().unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let mut body = resp.into_body();
-    let mut got = Vec::new();
-    while let Some(d) = body.data().await {
-        let d = d.unwrap();
-        let _ = body.flow_control().release_capacity(d.len());
-        got.extend_from_slice(&d);
-    }
-    assert_eq!(got, b"hello");
+    assert_eq!(read_all(&mut resp.into_body()).await, b"hello");
     dp.shutdown().await;
 }
 
@@ -723,12 +714,7 @@ async fn early_hints_reach_the_client_before_the_response() {
     assert!(more.is_none(), "nothing else before the response: {more:?}");
     let resp = tokio::time::timeout(STEP, resp).await.unwrap().unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let mut body = resp.into_body();
-    let mut got = Vec::new();
-    while let Some(d) = body.data().await {
-        got.extend_from_slice(&d.unwrap());
-    }
-    assert_eq!(got, b"ok");
+    assert_eq!(read_all(&mut resp.into_body()).await, b"ok");
     dp.shutdown().await;
 }
 
