@@ -164,13 +164,13 @@ impl KeyServerClient {
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(k, _), _| k != id);
         let request = Request::Delete { id: id.into() };
-        let mut first = Ok(());
+        let mut first_error = None;
         for e in &self.endpoints {
             if let Err(err) = e.expect_ok(&request) {
-                first = first.and(Err(err));
+                first_error.get_or_insert(err);
             }
         }
-        first
+        first_error.map_or(Ok(()), Err)
     }
 
     /// `message` signed with key `id` by the first key server that answers with it (one

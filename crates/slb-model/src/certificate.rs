@@ -94,6 +94,16 @@ fn server_not_found(id: &str) -> ModelError {
     )
 }
 
+/// A `certificate` resource (server or CA) that does not exist, for the actions that take
+/// either kind (tags, resource groups).
+pub(crate) fn certificate_not_found(id: &str) -> ModelError {
+    ModelError::new(
+        404,
+        "InvalidResourceId.NotFound",
+        format!("The specified certificate \"{id}\" does not exist."),
+    )
+}
+
 fn ca_not_found(id: &str) -> ModelError {
     ModelError::new(
         404,

@@ -157,11 +157,7 @@ impl State {
             _ => -1,
         };
         if bandwidth > 0 {
-            let listeners: i64 = self
-                .listeners_of(id)
-                .filter(|l| l.bandwidth > 0)
-                .map(|l| i64::from(l.bandwidth))
-                .sum();
+            let listeners = self.listeners_bandwidth(id, None);
             if listeners > i64::from(bandwidth) {
                 return Err(ModelError::invalid_parameter(
                     "Bandwidth",

@@ -120,6 +120,11 @@ pub fn repeated(p: &dyn ParamSource, name: &str, max: usize) -> Result<Vec<Strin
     Ok(out)
 }
 
+/// A Boolean the SDKs send as `true`/`True` (anything else, or absent, is false).
+pub fn is_true(p: &dyn ParamSource, name: &str) -> bool {
+    optional(p, name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 /// Where a paged listing goes on: the `NextToken` this node issued (an offset), or 0.
 pub fn next_token(p: &dyn ParamSource) -> Result<usize, ModelError> {
     match optional(p, "NextToken") {

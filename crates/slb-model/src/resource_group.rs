@@ -49,13 +49,7 @@ impl State {
                 ) {
                     (Some(c), _) => &mut c.resource_group_id,
                     (None, Some(c)) => &mut c.resource_group_id,
-                    (None, None) => {
-                        return Err(ModelError::new(
-                            404,
-                            "InvalidResourceId.NotFound",
-                            format!("The specified certificate \"{id}\" does not exist."),
-                        ))
-                    }
+                    (None, None) => return Err(crate::certificate::certificate_not_found(id)),
                 }
             }
         };

@@ -193,18 +193,23 @@ impl State {
         Ok(())
     }
 
+    /// The sum of instance `lb`'s listeners' own bandwidth limits (Mbit/s), `except` one;
+    /// a listener at -1 shares the instance's bandwidth and counts for nothing.
+    pub(crate) fn listeners_bandwidth(&self, lb: &str, except: Option<&ListenerKey>) -> i64 {
+        self.listeners_of(lb)
+            .filter(|o| Some(&o.key) != except && o.bandwidth > 0)
+            .map(|o| i64::from(o.bandwidth))
+            .sum()
+    }
+
     /// A pay-by-bandwidth instance (positive `Bandwidth`) caps the sum of its listeners'
-    /// limits; a listener at -1 shares the instance's bandwidth and counts for nothing.
+    /// limits.
     fn check_bandwidth(&self, l: &Listener) -> Result<(), ModelError> {
         let cap = self.load_balancer(&l.key.load_balancer_id)?.bandwidth;
         if l.bandwidth <= 0 || cap <= 0 {
             return Ok(());
         }
-        let others: i64 = self
-            .listeners_of(&l.key.load_balancer_id)
-            .filter(|o| o.key != l.key && o.bandwidth > 0)
-            .map(|o| i64::from(o.bandwidth))
-            .sum();
+        let others = self.listeners_bandwidth(&l.key.load_balancer_id, Some(&l.key));
         let total = others + i64::from(l.bandwidth);
         if total > i64::from(cap) {
             return Err(ModelError::invalid_parameter(

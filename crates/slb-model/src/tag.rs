@@ -210,12 +210,16 @@ pub fn json_tags(p: &dyn ParamSource, name: &str, max: usize) -> Result<Vec<Tag>
     Ok(merged(&[], &tags))
 }
 
+impl TagFilter {
+    /// Whether `tag` is one this filter names.
+    pub fn accepts(&self, tag: &Tag) -> bool {
+        tag.key == self.key && self.value.as_ref().is_none_or(|v| *v == tag.value)
+    }
+}
+
 /// Whether `tags` satisfy every filter.
 pub fn matches(tags: &[Tag], filters: &[TagFilter]) -> bool {
-    filters.iter().all(|f| {
-        tags.iter()
-            .any(|t| t.key == f.key && f.value.as_ref().is_none_or(|v| *v == t.value))
-    })
+    filters.iter().all(|f| tags.iter().any(|t| f.accepts(t)))
 }
 
 /// `tags` with `new` set on them: a key already there takes the new value.
@@ -289,13 +293,7 @@ impl State {
                 ) {
                     (Some(c), _) => &c.tags,
                     (None, Some(c)) => &c.tags,
-                    (None, None) => {
-                        return Err(ModelError::new(
-                            404,
-                            "InvalidResourceId.NotFound",
-                            format!("The specified certificate \"{id}\" does not exist."),
-                        ))
-                    }
+                    (None, None) => return Err(crate::certificate::certificate_not_found(id)),
                 }
             }
             ResourceType::Listener => {
@@ -405,11 +403,7 @@ impl State {
     /// value when the filter has one).
     pub fn remove_tags(&mut self, id: &str, filters: &[TagFilter]) -> Result<(), ModelError> {
         let tags = self.tags_mut(ResourceType::Instance, id)?;
-        tags.retain(|t| {
-            !filters
-                .iter()
-                .any(|f| matches(std::slice::from_ref(t), std::slice::from_ref(f)))
-        });
+        tags.retain(|t| !filters.iter().any(|f| f.accepts(t)));
         Ok(())
     }
 

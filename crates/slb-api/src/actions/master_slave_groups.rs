@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use serde_json::{json, Value};
-use slb_model::params::{optional, required, text, ParamSource};
+use slb_model::params::{is_true, required, text, ParamSource};
 use slb_model::{MasterSlaveServerGroup, ModelError, State};
 
 use super::load_balancers::new_id;
@@ -69,8 +69,7 @@ pub fn describe(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let lb = required(p, "LoadBalancerId")?;
     let state = a.state();
     state.load_balancer(lb)?;
-    // The Python SDKs send a bool as `True`.
-    let include = optional(p, "IncludeListener").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let include = is_true(p, "IncludeListener");
     let tagged = slb_model::tag::filters_param(p)?;
     let groups: Vec<Value> = state
         .master_slave_groups

@@ -129,7 +129,7 @@ pub fn describe_tags(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErr
     let ids: Option<Vec<&str>> =
         optional(p, "LoadBalancerId").map(|v| v.split(',').map(str::trim).collect());
     let filters = json_filters(p, "Tags")?;
-    let distinct = optional(p, "DistinctKey").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let distinct = slb_model::params::is_true(p, "DistinctKey");
     let number = int_in(p, "PageNumber", 1..=u32::MAX)?.unwrap_or(1) as usize;
     let size = int_in(p, "PageSize", 1..=100u32)?.unwrap_or(50) as usize;
     let state = a.state();

@@ -65,7 +65,7 @@ pub async fn delete(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelErro
 pub fn list(a: &Actions, p: &dyn ParamSource) -> Result<Value, ModelError> {
     let id = optional(p, "TLSCipherPolicyId");
     let name = optional(p, "Name");
-    let include = optional(p, "IncludeListener").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let include = slb_model::params::is_true(p, "IncludeListener");
     let max = int_in(p, "MaxItems", 1..=100usize)?.unwrap_or(20);
     let start = next_token(p)?;
     let state = a.state();

@@ -106,23 +106,27 @@ pub(crate) async fn prepare(
     })
     .await?;
     let total = total as u64;
-    // A whole body with trailer fields goes chunked, so that they can follow it.
-    let trailers = trailers.filter(|t| t.keys().any(|n| allowed_in_trailers(n.as_ref())));
     if ended && declared.is_some_and(|n| n != total) {
         return Err(ClientBodyError);
     }
-    let remaining = if ended && trailers.is_none() {
-        push_field(out, b"content-length", total.to_string().as_bytes());
-        None
-    } else if let (false, Some(n)) = (ended, declared) {
-        push_field(out, b"content-length", n.to_string().as_bytes());
-        Some(n.checked_sub(total).ok_or(ClientBodyError)?)
+    let trailers = trailers.filter(|t| t.keys().any(|n| allowed_in_trailers(n.as_ref())));
+    // Chunked when the length is not known yet, or when trailer fields must follow a whole
+    // body; else the length: the whole body's, or the one the client announced.
+    let chunked = if ended {
+        trailers.is_some()
     } else {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
-        None
+        declared.is_none()
     };
+    let mut remaining = None;
+    if chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    } else if ended {
+        push_field(out, b"content-length", total.to_string().as_bytes());
+    } else if let Some(n) = declared {
+        push_field(out, b"content-length", n.to_string().as_bytes());
+        remaining = Some(n.checked_sub(total).ok_or(ClientBodyError)?);
+    }
     out.extend_from_slice(b"\r\n");
-    let chunked = remaining.is_none() && !(ended && trailers.is_none());
     for data in &here {
         if chunked {
             write_chunk_header(out, data.len());

@@ -455,6 +455,14 @@ enum Inner {
 }
 
 impl UpstreamBody {
+    /// The body's last frame: its trailer fields if they are pending, else the end.
+    fn end(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match std::mem::replace(&mut self.0, Inner::Done) {
+            Inner::Trailers(t) => Poll::Ready(Some(Ok(Frame::trailers(t)))),
+            _ => Poll::Ready(None),
+        }
+    }
+
     /// The whole body when it arrived with the head (taken, leaving the body ended).
     pub(crate) fn take_whole(&mut self) -> Option<Bytes> {
         match std::mem::replace(&mut self.0, Inner::Done) {
@@ -484,12 +492,7 @@ impl Body for UpstreamBody {
                 };
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
-            Inner::Trailers(_) => {
-                let Inner::Trailers(t) = std::mem::replace(&mut this.0, Inner::Done) else {
-                    unreachable!("matched above")
-                };
-                return Poll::Ready(Some(Ok(Frame::trailers(t))));
-            }
+            Inner::Trailers(_) => return this.end(),
             Inner::Stream(s) => ready!(s.poll_piece(cx)),
         };
         match piece {
@@ -514,10 +517,7 @@ impl Body for UpstreamBody {
                 }
                 if data.is_empty() {
                     // Only the end (chunked or close-delimited) was left, or its trailers.
-                    return match std::mem::replace(&mut this.0, Inner::Done) {
-                        Inner::Trailers(t) => Poll::Ready(Some(Ok(Frame::trailers(t)))),
-                        _ => Poll::Ready(None),
-                    };
+                    return this.end();
                 }
                 Poll::Ready(Some(Ok(Frame::data(data))))
             }
